@@ -1,0 +1,54 @@
+//! [`SecretString`]: a string that never prints itself.
+
+use std::fmt;
+
+/// A secret setting (`jwt_secret`, `database_url`, passwords, tokens).
+///
+/// `Debug` and `Display` print `**********` so a secret cannot leak through a
+/// log line or an error message; [`SecretString::expose`] is the one way to
+/// read it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SecretString(String);
+
+const MASK: &str = "**********";
+
+impl SecretString {
+    /// Wraps a value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// `true` for the empty string.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(MASK)
+    }
+}
+
+impl fmt::Display for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(MASK)
+    }
+}
+
+impl From<String> for SecretString {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl From<&str> for SecretString {
+    fn from(value: &str) -> Self {
+        Self(value.to_owned())
+    }
+}

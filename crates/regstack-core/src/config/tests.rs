@@ -1,0 +1,1702 @@
+use std::path::{Path, PathBuf};
+
+use super::load::{load_in, parse_secrets};
+use super::*;
+
+fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// Loads with only the given environment, in an empty working directory.
+fn load_env(items: &[(&str, &str)]) -> Result<RegStackConfig, ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    load_in(
+        LoadOptions {
+            env: Some(pairs(items)),
+            ..LoadOptions::default()
+        },
+        dir.path(),
+    )
+}
+
+fn load_ok(items: &[(&str, &str)]) -> RegStackConfig {
+    load_env(items).unwrap_or_else(|e| panic!("{items:?}: {e}"))
+}
+
+fn load_err(items: &[(&str, &str)]) -> String {
+    match load_env(items) {
+        Ok(c) => panic!("{items:?} loaded: {c:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+// ---------------------------------------------------------------- defaults
+
+#[test]
+fn defaults_match_the_spec() {
+    let c = RegStackConfig::default();
+    assert_eq!(c.app_name, "RegStack");
+    assert_eq!(c.base_url, "http://localhost:8000/");
+    assert_eq!(c.base_url_trimmed(), "http://localhost:8000");
+    assert!(!c.behind_proxy);
+    assert_eq!(c.database_url.expose(), "sqlite+aiosqlite:///./regstack.db");
+    assert_eq!(c.mongodb_database, "regstack");
+    assert_eq!(
+        [
+            c.user_collection.as_str(),
+            &c.pending_collection,
+            &c.blacklist_collection,
+            &c.login_attempt_collection,
+            &c.mfa_code_collection,
+            &c.oauth_identity_collection,
+            &c.oauth_state_collection,
+        ],
+        [
+            "users",
+            "pending_registrations",
+            "token_blacklist",
+            "login_attempts",
+            "mfa_codes",
+            "oauth_identities",
+            "oauth_states",
+        ]
+    );
+    assert_eq!(c.jwt_secret.expose(), "");
+    assert_eq!(c.jwt_algorithm, JwtAlgorithm::HS256);
+    assert_eq!(c.jwt_ttl_seconds, 7200);
+    assert_eq!(c.jwt_audience, None);
+    assert_eq!(c.transport, "bearer");
+    assert_eq!(c.verification_token_ttl_seconds, 86_400);
+    assert_eq!(c.password_reset_token_ttl_seconds, 1800);
+    assert_eq!(c.email_change_token_ttl_seconds, 3600);
+    assert_eq!(c.sms_code_length, 6);
+    assert_eq!(c.sms_code_ttl_seconds, 300);
+    assert_eq!(c.sms_code_max_attempts, 5);
+    assert_eq!(c.mfa_pending_token_ttl_seconds, 600);
+    assert!(c.require_verification && c.allow_registration);
+    assert!(c.enable_password_reset && c.enable_account_deletion);
+    assert!(!c.enable_admin_router && !c.enable_ui_router && !c.enable_sms_2fa && !c.enable_oauth);
+    assert!(!c.rate_limit_disabled);
+    assert_eq!(c.login_lockout_threshold, 5);
+    assert_eq!(c.login_lockout_window_seconds, 900);
+    assert!(c.rate_limits().is_empty());
+    assert_eq!(c.brand_logo_url, None);
+    assert!(c.extra_template_dirs.is_empty() && c.extra_static_dirs.is_empty());
+    assert_eq!(c.api_prefix(), "/api/auth");
+    assert_eq!(c.ui_prefix(), "/account");
+    assert_eq!(c.static_prefix(), "/regstack-static");
+    assert_eq!(c.email_link_prefix, None);
+
+    assert_eq!(c.email.backend, EmailBackend::Console);
+    assert_eq!(c.email.from_address, "noreply@example.com");
+    assert_eq!(c.email.from_name, None);
+    assert_eq!(c.email.display_name(&c.app_name), "RegStack");
+    assert_eq!(c.email.smtp_port, 587);
+    assert!(c.email.smtp_starttls);
+    assert_eq!(c.email.ses_region, "eu-west-1");
+    assert!(!c.email.log_bodies);
+    assert_eq!(c.sms.backend, SmsBackend::Null);
+    assert_eq!(c.sms.sns_region, "eu-west-1");
+    assert!(!c.sms.log_bodies);
+    assert_eq!(c.oauth.state_ttl_seconds, 300);
+    assert_eq!(c.oauth.completion_ttl_seconds, 30);
+    assert!(!c.oauth.auto_link_verified_emails && !c.oauth.enforce_mfa_on_oauth_signin);
+
+    assert_eq!(c.password_hash_memory_kib, 65_536);
+    assert_eq!(c.password_hash_iterations, 3);
+    assert_eq!(c.password_hash_parallelism, 4);
+    assert_eq!(c.password_hash_concurrency, None);
+    assert_eq!(c.max_body_bytes, 65_536);
+
+    c.validate().unwrap();
+}
+
+#[test]
+fn loading_nothing_gives_the_defaults() {
+    assert_eq!(load_ok(&[]), RegStackConfig::default());
+    assert_eq!(
+        RegStackConfig::from_toml_str("").unwrap(),
+        RegStackConfig::default()
+    );
+}
+
+#[test]
+fn literals_round_trip() {
+    for a in JwtAlgorithm::ALL {
+        assert_eq!(JwtAlgorithm::parse(a.as_str()), Some(a));
+    }
+    for b in EmailBackend::ALL {
+        assert_eq!(EmailBackend::parse(&b.to_string()), Some(b));
+    }
+    for b in SmsBackend::ALL {
+        assert_eq!(SmsBackend::parse(b.as_str()), Some(b));
+    }
+    assert_eq!(JwtAlgorithm::parse("hs256"), None);
+    assert_eq!(EmailBackend::parse("SMTP"), None);
+}
+
+// ---------------------------------------------------------------- TOML
+
+#[test]
+fn spec_example_toml_loads() {
+    let c = RegStackConfig::from_toml_str(
+        r#"
+app_name = "MyApp"
+base_url = "https://app.example.com"
+require_verification = true
+enable_ui_router = true
+enable_admin_router = false
+login_lockout_threshold = 5
+login_rate_limit = "10/minute;100/hour"
+
+[email]
+backend = "smtp"
+from_address = "noreply@app.example.com"
+smtp_host = "smtp.example.com"
+smtp_port = 587
+
+[sms]
+backend = "null"
+
+[oauth]
+google_client_id = "1234.apps.googleusercontent.com"
+auto_link_verified_emails = false
+"#,
+    )
+    .unwrap();
+    assert_eq!(c.app_name, "MyApp");
+    assert_eq!(c.base_url, "https://app.example.com/");
+    assert!(c.enable_ui_router);
+    assert_eq!(c.login_rate_limit.as_deref(), Some("10/minute;100/hour"));
+    assert_eq!(c.email.backend, EmailBackend::Smtp);
+    assert_eq!(c.email.from_address, "noreply@app.example.com");
+    assert_eq!(c.email.smtp_host.as_deref(), Some("smtp.example.com"));
+    assert_eq!(c.email.smtp_port, 587);
+    assert_eq!(c.sms.backend, SmsBackend::Null);
+    assert_eq!(
+        c.oauth.google_client_id.as_deref(),
+        Some("1234.apps.googleusercontent.com")
+    );
+    assert_eq!(
+        c.verify_url("t"),
+        "https://app.example.com/account/verify?token=t"
+    );
+}
+
+#[test]
+fn toml_values_go_through_env_style_parsing() {
+    // Numbers and booleans become text, so a number is a valid string value
+    // and a quoted number is a valid integer.
+    let c = RegStackConfig::from_toml_str(
+        "app_name = 5\njwt_ttl_seconds = \"600\"\nbehind_proxy = \"yes\"\nsms_code_length = 8.0\n",
+    )
+    .unwrap();
+    assert_eq!(c.app_name, "5");
+    assert_eq!(c.jwt_ttl_seconds, 600);
+    assert!(c.behind_proxy);
+    assert_eq!(c.sms_code_length, 8);
+}
+
+#[test]
+fn toml_keys_are_case_insensitive_and_unknown_keys_are_ignored() {
+    let c = RegStackConfig::from_toml_str(
+        r#"
+App_Name = "X"
+login_max_per_minute = 0
+cookie_domain = "example.com"
+user_collection = "people"
+[Email]
+BACKEND = "ses"
+nope = 1
+[email.deeper]
+x = 1
+[unknown_table]
+y = 2
+"#,
+    )
+    .unwrap();
+    assert_eq!(c.app_name, "X");
+    assert_eq!(c.user_collection, "people");
+    assert_eq!(c.email.backend, EmailBackend::Ses);
+}
+
+#[test]
+fn toml_arrays_are_native_for_list_fields_and_joined_elsewhere() {
+    let c = RegStackConfig::from_toml_str(
+        "extra_template_dirs = [\"templates\", \"/srv/t\"]\nextra_static_dirs = []\n\
+         login_rate_limit = [\"5/minute\", \"10/hour\"]\n",
+    )
+    .unwrap();
+    assert_eq!(
+        c.extra_template_dirs,
+        [PathBuf::from("templates"), PathBuf::from("/srv/t")]
+    );
+    assert!(c.extra_static_dirs.is_empty());
+    assert_eq!(c.login_rate_limit.as_deref(), Some("5/minute,10/hour"));
+}
+
+#[test]
+fn a_toml_string_may_hold_a_whole_section_as_json() {
+    let c =
+        RegStackConfig::from_toml_str(r#"email = '{"backend": "ses", "ses_region": "us-east-1"}'"#)
+            .unwrap();
+    assert_eq!(c.email.backend, EmailBackend::Ses);
+    assert_eq!(c.email.ses_region, "us-east-1");
+}
+
+#[test]
+fn invalid_toml_is_an_error() {
+    let err = RegStackConfig::from_toml_str("app_name = ").unwrap_err();
+    assert!(
+        matches!(err, ConfigError::Toml { path: None, .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("invalid TOML in configuration string: "),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "bad.toml", "[email\n");
+    let err = RegStackConfig::load_with(LoadOptions {
+        toml_path: Some(path.clone()),
+        env: Some(Vec::new()),
+        secrets_path: Some(dir.path().join("none.env")),
+        ..LoadOptions::default()
+    })
+    .unwrap_err();
+    match err {
+        ConfigError::Toml { path: Some(p), .. } => assert_eq!(p, path),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn toml_type_errors_name_the_field_and_its_variable() {
+    let err = RegStackConfig::from_toml_str("[email]\nsmtp_port = \"submission\"\n").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid value for `email.smtp_port` (REGSTACK_EMAIL__SMTP_PORT): expected an integer, got \"submission\""
+    );
+    assert_eq!(err.field(), Some("email.smtp_port"));
+}
+
+// ---------------------------------------------------------------- sources and precedence
+
+#[test]
+fn precedence_overrides_env_secrets_toml_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = write(
+        dir.path(),
+        "conf.toml",
+        r#"
+app_name = "from-toml"
+brand_tagline = "from-toml"
+theme_css_url = "from-toml"
+jwt_audience = "from-toml"
+ui_prefix = "/toml"
+[email]
+from_name = "from-toml"
+smtp_host = "toml-host"
+"#,
+    );
+    let secrets = write(
+        dir.path(),
+        "s.env",
+        "REGSTACK_BRAND_TAGLINE=from-secrets\nREGSTACK_THEME_CSS_URL=from-secrets\n\
+         REGSTACK_JWT_AUDIENCE=from-secrets\nREGSTACK_EMAIL__SMTP_HOST=secret-host\n",
+    );
+    let c = load_in(
+        LoadOptions {
+            toml_path: Some(toml),
+            secrets_path: Some(secrets),
+            env: Some(pairs(&[
+                ("REGSTACK_THEME_CSS_URL", "from-env"),
+                ("REGSTACK_JWT_AUDIENCE", "from-env"),
+                ("REGSTACK_EMAIL__FROM_NAME", "from-env"),
+                ("UNRELATED", "x"),
+            ])),
+            overrides: pairs(&[
+                ("jwt_audience", "from-override"),
+                ("email__smtp_host", "override-host"),
+            ]),
+        },
+        dir.path(),
+    )
+    .unwrap();
+    assert_eq!(c.app_name, "from-toml");
+    assert_eq!(c.ui_prefix, "/toml");
+    assert_eq!(c.brand_tagline.as_deref(), Some("from-secrets"));
+    assert_eq!(c.theme_css_url.as_deref(), Some("from-env"));
+    assert_eq!(c.jwt_audience.as_deref(), Some("from-override"));
+    assert_eq!(c.email.from_name.as_deref(), Some("from-env"));
+    assert_eq!(c.email.smtp_host.as_deref(), Some("override-host"));
+    assert_eq!(
+        c.api_prefix, "/api/auth",
+        "untouched setting keeps its default"
+    );
+}
+
+#[test]
+fn default_files_are_found_in_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "regstack.toml", "app_name = \"cwd-toml\"\n");
+    write(
+        dir.path(),
+        "regstack.secrets.env",
+        "REGSTACK_JWT_SECRET=cwd-secret\n",
+    );
+    let c = load_in(
+        LoadOptions {
+            env: Some(Vec::new()),
+            ..LoadOptions::default()
+        },
+        dir.path(),
+    )
+    .unwrap();
+    assert_eq!(c.app_name, "cwd-toml");
+    assert_eq!(c.jwt_secret.expose(), "cwd-secret");
+}
+
+#[test]
+fn regstack_config_env_var_locates_the_toml_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "regstack.toml", "app_name = \"cwd\"\n");
+    let other = write(dir.path(), "other.toml", "app_name = \"via-env\"\n");
+    let explicit = write(dir.path(), "explicit.toml", "app_name = \"explicit\"\n");
+    let run = |toml_path: Option<PathBuf>, env: &[(&str, &str)]| {
+        load_in(
+            LoadOptions {
+                toml_path,
+                env: Some(pairs(env)),
+                ..LoadOptions::default()
+            },
+            dir.path(),
+        )
+        .unwrap()
+        .app_name
+    };
+    let other_str = other.to_str().unwrap();
+    assert_eq!(run(None, &[("REGSTACK_CONFIG", other_str)]), "via-env");
+    assert_eq!(
+        run(None, &[("REGSTACK_CONFIG", "other.toml")]),
+        "via-env",
+        "relative to the working directory"
+    );
+    assert_eq!(run(None, &[("regstack_config", other_str)]), "via-env");
+    assert_eq!(
+        run(Some(explicit), &[("REGSTACK_CONFIG", other_str)]),
+        "explicit"
+    );
+    // A path that is not a file is ignored without falling back to ./regstack.toml.
+    assert_eq!(
+        run(None, &[("REGSTACK_CONFIG", "missing.toml")]),
+        "RegStack"
+    );
+    assert_eq!(run(Some(dir.path().join("missing.toml")), &[]), "RegStack");
+    assert_eq!(
+        run(Some(dir.path().to_path_buf()), &[]),
+        "RegStack",
+        "a directory is not a file"
+    );
+    assert_eq!(run(None, &[]), "cwd");
+}
+
+#[test]
+fn secrets_file_is_not_looked_up_next_to_the_toml_file() {
+    let cwd = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let toml = write(elsewhere.path(), "regstack.toml", "app_name = \"t\"\n");
+    write(
+        elsewhere.path(),
+        "regstack.secrets.env",
+        "REGSTACK_JWT_SECRET=next-to-toml\n",
+    );
+    let c = load_in(
+        LoadOptions {
+            toml_path: Some(toml),
+            env: Some(Vec::new()),
+            ..LoadOptions::default()
+        },
+        cwd.path(),
+    )
+    .unwrap();
+    assert_eq!(c.app_name, "t");
+    assert_eq!(c.jwt_secret.expose(), "");
+
+    // An explicit secrets path is used; a missing one is ignored.
+    let explicit = write(elsewhere.path(), "x.env", "REGSTACK_JWT_SECRET=explicit\n");
+    let load_secrets = |p: PathBuf| {
+        load_in(
+            LoadOptions {
+                secrets_path: Some(p),
+                env: Some(Vec::new()),
+                ..LoadOptions::default()
+            },
+            cwd.path(),
+        )
+        .unwrap()
+        .jwt_secret
+    };
+    assert_eq!(load_secrets(explicit).expose(), "explicit");
+    assert_eq!(load_secrets(elsewhere.path().join("nope.env")).expose(), "");
+}
+
+#[test]
+fn secrets_file_keys_are_case_insensitive_and_unprefixed_keys_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "regstack.secrets.env",
+        "regstack_app_name=lower\nJWT_SECRET=not-a-setting\nexport REGSTACK_BRAND_TAGLINE=ignored\n",
+    );
+    let c = load_in(
+        LoadOptions {
+            env: Some(Vec::new()),
+            ..LoadOptions::default()
+        },
+        dir.path(),
+    )
+    .unwrap();
+    assert_eq!(c.app_name, "lower");
+    assert_eq!(c.jwt_secret.expose(), "");
+    assert_eq!(c.brand_tagline, None);
+}
+
+#[test]
+fn unreadable_secrets_file_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("regstack.secrets.env");
+    std::fs::write(&path, [0xff, 0xfe, b'\n']).unwrap();
+    let err = load_in(
+        LoadOptions {
+            env: Some(Vec::new()),
+            ..LoadOptions::default()
+        },
+        dir.path(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, ConfigError::Read { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with("cannot read configuration file "),
+        "{err}"
+    );
+}
+
+#[test]
+fn env_names_are_case_insensitive() {
+    let c = load_ok(&[
+        ("regstack_app_name", "lower"),
+        ("ReGsTaCk_JWT_TTL_SECONDS", "120"),
+        ("REGSTACK_email__BACKEND", "smtp"),
+        ("regstack_SMS__From_Number", "+15550001"),
+    ]);
+    assert_eq!(c.app_name, "lower");
+    assert_eq!(c.jwt_ttl_seconds, 120);
+    assert_eq!(c.email.backend, EmailBackend::Smtp);
+    assert_eq!(c.sms.from_number.as_deref(), Some("+15550001"));
+}
+
+#[test]
+fn env_values_are_case_sensitive_literals() {
+    assert!(load_err(&[("REGSTACK_EMAIL__BACKEND", "SMTP")]).contains("`email.backend`"));
+}
+
+#[test]
+fn whole_section_json_with_nested_vars_merged_over_it() {
+    let c = load_ok(&[
+        (
+            "REGSTACK_EMAIL",
+            r#"{"backend":"smtp","smtp_host":"mail","smtp_port":25,"SMTP_STARTTLS":"no"}"#,
+        ),
+        ("REGSTACK_EMAIL__SMTP_HOST", "other"),
+    ]);
+    assert_eq!(c.email.backend, EmailBackend::Smtp);
+    assert_eq!(c.email.smtp_host.as_deref(), Some("other"));
+    assert_eq!(c.email.smtp_port, 25);
+    assert!(
+        !c.email.smtp_starttls,
+        "JSON keys are matched case-insensitively"
+    );
+
+    let c = load_ok(&[(
+        "REGSTACK_SMS",
+        r#" {"backend": "twilio", "from_number": null, "twilio_auth_token": "tok", "log_bodies": 1} "#,
+    )]);
+    assert_eq!(c.sms.backend, SmsBackend::Twilio);
+    assert_eq!(c.sms.from_number, None);
+    assert_eq!(
+        c.sms.twilio_auth_token.as_ref().map(SecretString::expose),
+        Some("tok")
+    );
+    assert!(c.sms.log_bodies);
+
+    let c = load_ok(&[
+        ("REGSTACK_OAUTH", "null"),
+        ("REGSTACK_OAUTH__STATE_TTL_SECONDS", "-5"),
+    ]);
+    assert_eq!(
+        c.oauth.state_ttl_seconds, -5,
+        "no bounds check on the oauth TTLs"
+    );
+}
+
+#[test]
+fn whole_section_json_errors_name_the_section() {
+    let err = load_env(&[("REGSTACK_EMAIL", "notjson")]).unwrap_err();
+    assert!(matches!(err, ConfigError::Json { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with("invalid value for `email` (REGSTACK_EMAIL): not valid JSON: "),
+        "{err}"
+    );
+    assert!(matches!(
+        load_env(&[("REGSTACK_EMAIL", "")]),
+        Err(ConfigError::Json { .. })
+    ));
+    assert_eq!(
+        load_err(&[("REGSTACK_SMS", "[1]")]),
+        "invalid value for `sms` (REGSTACK_SMS): expected a JSON object, got an array"
+    );
+    assert_eq!(
+        load_err(&[("REGSTACK_EMAIL", r#"{"smtp_host": 5}"#)]),
+        "invalid value for `email.smtp_host` (REGSTACK_EMAIL__SMTP_HOST): expected a string, got a number"
+    );
+    assert_eq!(
+        load_err(&[("REGSTACK_EMAIL", r#"{"backend": null}"#)]),
+        "invalid value for `email.backend` (REGSTACK_EMAIL__BACKEND): must be one of \"console\", \"smtp\", \"ses\", got null"
+    );
+}
+
+#[test]
+fn nested_key_deeper_than_a_field() {
+    // Under a known field it is a type error; under an unknown one it is ignored.
+    assert!(load_err(&[("REGSTACK_EMAIL__BACKEND__X", "1")]).contains("`email.backend`"));
+    assert_eq!(
+        load_ok(&[("REGSTACK_EMAIL__NOPE__X", "1")]),
+        RegStackConfig::default()
+    );
+    // A plain value for the field wins over the deeper key.
+    let c = load_ok(&[
+        ("REGSTACK_EMAIL__BACKEND__X", "1"),
+        ("REGSTACK_EMAIL__BACKEND", "ses"),
+    ]);
+    assert_eq!(c.email.backend, EmailBackend::Ses);
+    // `__` under a scalar top-level field is not a setting.
+    assert_eq!(
+        load_ok(&[("REGSTACK_JWT_TTL_SECONDS__X", "5")]).jwt_ttl_seconds,
+        7200
+    );
+}
+
+#[test]
+fn a_nested_key_from_a_lower_source_beats_a_whole_section_json_from_a_higher_one() {
+    // 0.9.3 merges every source key by key before resolving fields, and the
+    // `__` keys always win over the section's JSON object.
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "regstack.toml",
+        "[email]\nbackend = \"smtp\"\nsmtp_host = \"h\"\n",
+    );
+    let c = load_in(
+        LoadOptions {
+            env: Some(pairs(&[(
+                "REGSTACK_EMAIL",
+                r#"{"backend":"ses","ses_region":"us-east-1"}"#,
+            )])),
+            ..LoadOptions::default()
+        },
+        dir.path(),
+    )
+    .unwrap();
+    assert_eq!(c.email.backend, EmailBackend::Smtp);
+    assert_eq!(c.email.ses_region, "us-east-1");
+}
+
+#[test]
+fn overrides_are_deep_merged_over_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = load_in(
+        LoadOptions {
+            env: Some(pairs(&[
+                ("REGSTACK_EMAIL__BACKEND", "ses"),
+                ("REGSTACK_EMAIL__SES_REGION", "us-east-1"),
+                ("REGSTACK_JWT_SECRET", "env"),
+            ])),
+            overrides: pairs(&[
+                ("email", r#"{"backend": "smtp", "smtp_host": "x"}"#),
+                ("REGSTACK_JWT_SECRET", "override"),
+                ("Sms__Backend", "sns"),
+                ("jwt_audience", "null"),
+                ("brand_tagline", "t"),
+            ]),
+            ..LoadOptions::default()
+        },
+        dir.path(),
+    )
+    .unwrap();
+    assert_eq!(
+        c.email.backend,
+        EmailBackend::Smtp,
+        "an override's JSON beats a lower __ variable"
+    );
+    assert_eq!(c.email.smtp_host.as_deref(), Some("x"));
+    assert_eq!(
+        c.email.ses_region, "us-east-1",
+        "untouched keys of the section survive"
+    );
+    assert_eq!(c.jwt_secret.expose(), "override");
+    assert_eq!(c.sms.backend, SmsBackend::Sns);
+    assert_eq!(
+        c.jwt_audience.as_deref(),
+        Some("null"),
+        "text `null` is a string, not None"
+    );
+    assert_eq!(c.brand_tagline.as_deref(), Some("t"));
+
+    // JSON null in a section override unsets an optional field.
+    let c = load_in(
+        LoadOptions {
+            env: Some(pairs(&[("REGSTACK_EMAIL__SMTP_HOST", "h")])),
+            overrides: pairs(&[("email", r#"{"smtp_host": null}"#)]),
+            ..LoadOptions::default()
+        },
+        dir.path(),
+    )
+    .unwrap();
+    assert_eq!(c.email.smtp_host, None);
+}
+
+#[test]
+fn empty_env_values_are_values() {
+    let c = load_ok(&[
+        ("REGSTACK_JWT_AUDIENCE", ""),
+        ("REGSTACK_EMAIL__SMTP_PASSWORD", ""),
+        ("REGSTACK_LOGIN_RATE_LIMIT", ""),
+    ]);
+    assert_eq!(c.jwt_audience.as_deref(), Some(""));
+    assert_eq!(c.email.smtp_password, Some(SecretString::from("")));
+    assert_eq!(c.login_rate_limit.as_deref(), Some(""));
+    assert!(load_err(&[("REGSTACK_EMAIL__SMTP_PORT", "")]).contains("`email.smtp_port`"));
+    assert!(load_err(&[("REGSTACK_BEHIND_PROXY", "")]).contains("`behind_proxy`"));
+}
+
+// ---------------------------------------------------------------- value syntax
+
+#[test]
+fn booleans() {
+    for (text, want) in [
+        ("true", true),
+        ("TRUE", true),
+        ("1", true),
+        ("yes", true),
+        ("On", true),
+        ("t", true),
+        ("Y", true),
+        ("false", false),
+        ("False", false),
+        ("0", false),
+        ("no", false),
+        ("OFF", false),
+        ("f", false),
+        ("n", false),
+    ] {
+        assert_eq!(
+            load_ok(&[("REGSTACK_BEHIND_PROXY", text)]).behind_proxy,
+            want,
+            "{text}"
+        );
+        assert_eq!(
+            load_ok(&[("REGSTACK_EMAIL__SMTP_STARTTLS", text)])
+                .email
+                .smtp_starttls,
+            want,
+            "{text}"
+        );
+    }
+    assert_eq!(
+        load_err(&[("REGSTACK_BEHIND_PROXY", "2")]),
+        "invalid value for `behind_proxy` (REGSTACK_BEHIND_PROXY): expected a boolean \
+         (true/false, 1/0, yes/no, on/off, t/f, y/n), got \"2\""
+    );
+    for bad in [" yes ", "enabled", "tru"] {
+        load_err(&[("REGSTACK_ENABLE_OAUTH", bad)]);
+    }
+    assert!(load_err(&[("REGSTACK_EMAIL", r#"{"log_bodies": 2}"#)]).contains("`email.log_bodies`"));
+}
+
+#[test]
+fn integers() {
+    for (text, want) in [
+        ("120", 120),
+        (" 120 ", 120),
+        ("+120", 120),
+        ("0120", 120),
+        ("120.0", 120),
+        ("120.000", 120),
+        ("1_200", 1200),
+    ] {
+        assert_eq!(
+            load_ok(&[("REGSTACK_JWT_TTL_SECONDS", text)]).jwt_ttl_seconds,
+            want,
+            "{text}"
+        );
+    }
+    for bad in [
+        "120.5",
+        "120.",
+        "1e3",
+        "0x10",
+        "_120",
+        "12__0",
+        "",
+        "abc",
+        "99999999999999999999999999999999999999999",
+    ] {
+        let err = load_err(&[("REGSTACK_JWT_TTL_SECONDS", bad)]);
+        assert!(
+            err.starts_with("invalid value for `jwt_ttl_seconds` (REGSTACK_JWT_TTL_SECONDS): "),
+            "{bad}: {err}"
+        );
+    }
+    assert_eq!(
+        load_err(&[("REGSTACK_SMS_CODE_LENGTH", "six")]),
+        "invalid value for `sms_code_length` (REGSTACK_SMS_CODE_LENGTH): expected an integer, got \"six\""
+    );
+    // JSON numbers (and booleans, as pydantic does) in a section object.
+    let c = load_ok(&[("REGSTACK_EMAIL", r#"{"smtp_port": 25.0}"#)]);
+    assert_eq!(c.email.smtp_port, 25);
+    let c = load_ok(&[(
+        "REGSTACK_OAUTH",
+        r#"{"state_ttl_seconds": 60, "completion_ttl_seconds": "1_0"}"#,
+    )]);
+    assert_eq!(
+        (c.oauth.state_ttl_seconds, c.oauth.completion_ttl_seconds),
+        (60, 10)
+    );
+    assert!(
+        load_err(&[("REGSTACK_EMAIL", r#"{"smtp_port": 25.5}"#)]).contains("`email.smtp_port`")
+    );
+    assert_eq!(
+        load_err(&[("REGSTACK_EMAIL__SMTP_PORT", "70000")]),
+        "invalid value for `email.smtp_port` (REGSTACK_EMAIL__SMTP_PORT): must be between 0 and 65535, got 70000"
+    );
+}
+
+#[test]
+fn literals() {
+    assert_eq!(
+        load_ok(&[("REGSTACK_JWT_ALGORITHM", "HS512")]).jwt_algorithm,
+        JwtAlgorithm::HS512
+    );
+    assert_eq!(
+        load_err(&[("REGSTACK_JWT_ALGORITHM", "hs256")]),
+        "invalid value for `jwt_algorithm` (REGSTACK_JWT_ALGORITHM): must be one of \"HS256\", \"HS384\", \"HS512\", got \"hs256\""
+    );
+    assert_eq!(
+        load_err(&[("REGSTACK_TRANSPORT", "cookie")]),
+        "invalid value for `transport` (REGSTACK_TRANSPORT): must be \"bearer\", got \"cookie\""
+    );
+    assert!(load_err(&[("REGSTACK_TRANSPORT", "Bearer")]).contains("`transport`"));
+    assert_eq!(
+        load_ok(&[("REGSTACK_TRANSPORT", "bearer")]).transport,
+        "bearer"
+    );
+    assert_eq!(
+        load_ok(&[("REGSTACK_EMAIL__BACKEND", "ses")]).email.backend,
+        EmailBackend::Ses
+    );
+    assert_eq!(
+        load_ok(&[("REGSTACK_SMS__BACKEND", "sns")]).sms.backend,
+        SmsBackend::Sns
+    );
+    assert!(load_err(&[("REGSTACK_SMS__BACKEND", "aws")]).contains("`sms.backend`"));
+
+    let hand_built = RegStackConfig {
+        transport: "cookie".into(),
+        ..RegStackConfig::default()
+    };
+    assert_eq!(
+        hand_built.validate().unwrap_err().to_string(),
+        "invalid value for `transport` (REGSTACK_TRANSPORT): must be \"bearer\", got \"cookie\""
+    );
+}
+
+#[test]
+fn lists() {
+    let c = load_ok(&[
+        ("REGSTACK_EXTRA_TEMPLATE_DIRS", r#" ["a", "b/c", ""] "#),
+        ("REGSTACK_EXTRA_STATIC_DIRS", "[]"),
+    ]);
+    assert_eq!(
+        c.extra_template_dirs,
+        [PathBuf::from("a"), PathBuf::from("b/c"), PathBuf::from(".")]
+    );
+    assert!(c.extra_static_dirs.is_empty());
+
+    let err = load_env(&[("REGSTACK_EXTRA_TEMPLATE_DIRS", "a,b")]).unwrap_err();
+    assert!(matches!(err, ConfigError::Json { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("`extra_template_dirs` (REGSTACK_EXTRA_TEMPLATE_DIRS)")
+    );
+    assert_eq!(
+        load_err(&[("REGSTACK_EXTRA_STATIC_DIRS", "[1]")]),
+        "invalid value for `extra_static_dirs` (REGSTACK_EXTRA_STATIC_DIRS): expected a JSON array of paths, got an element 1"
+    );
+    assert!(load_err(&[("REGSTACK_EXTRA_STATIC_DIRS", "\"a\"")]).contains("got a string"));
+}
+
+// ---------------------------------------------------------------- ranges
+
+/// Every range rule: (env key, lowest valid, highest valid or None, message bound text).
+const RANGES: &[(&str, &str, i64, Option<i64>)] = &[
+    (
+        "jwt_ttl_seconds",
+        "REGSTACK_JWT_TTL_SECONDS",
+        60,
+        Some(2_592_000),
+    ),
+    (
+        "verification_token_ttl_seconds",
+        "REGSTACK_VERIFICATION_TOKEN_TTL_SECONDS",
+        60,
+        None,
+    ),
+    (
+        "password_reset_token_ttl_seconds",
+        "REGSTACK_PASSWORD_RESET_TOKEN_TTL_SECONDS",
+        60,
+        None,
+    ),
+    (
+        "email_change_token_ttl_seconds",
+        "REGSTACK_EMAIL_CHANGE_TOKEN_TTL_SECONDS",
+        60,
+        None,
+    ),
+    ("sms_code_length", "REGSTACK_SMS_CODE_LENGTH", 4, Some(10)),
+    (
+        "sms_code_ttl_seconds",
+        "REGSTACK_SMS_CODE_TTL_SECONDS",
+        30,
+        Some(1800),
+    ),
+    (
+        "sms_code_max_attempts",
+        "REGSTACK_SMS_CODE_MAX_ATTEMPTS",
+        1,
+        Some(20),
+    ),
+    (
+        "mfa_pending_token_ttl_seconds",
+        "REGSTACK_MFA_PENDING_TOKEN_TTL_SECONDS",
+        60,
+        Some(1800),
+    ),
+    (
+        "login_lockout_threshold",
+        "REGSTACK_LOGIN_LOCKOUT_THRESHOLD",
+        1,
+        None,
+    ),
+    (
+        "login_lockout_window_seconds",
+        "REGSTACK_LOGIN_LOCKOUT_WINDOW_SECONDS",
+        10,
+        None,
+    ),
+    (
+        "password_hash_iterations",
+        "REGSTACK_PASSWORD_HASH_ITERATIONS",
+        1,
+        None,
+    ),
+    (
+        "password_hash_concurrency",
+        "REGSTACK_PASSWORD_HASH_CONCURRENCY",
+        1,
+        None,
+    ),
+    ("max_body_bytes", "REGSTACK_MAX_BODY_BYTES", 1024, None),
+];
+
+fn bound_text(min: i64, max: Option<i64>) -> String {
+    match max {
+        Some(max) => format!("must be between {min} and {max}"),
+        None => format!("must be at least {min}"),
+    }
+}
+
+#[test]
+fn every_range_rule_at_load_time() {
+    for &(field, env, min, max) in RANGES {
+        // Boundaries are accepted.
+        load_ok(&[(env, &min.to_string())]);
+        if let Some(max) = max {
+            load_ok(&[(env, &max.to_string())]);
+            let over = max + 1;
+            assert_eq!(
+                load_err(&[(env, &over.to_string())]),
+                format!(
+                    "invalid value for `{field}` ({env}): {}, got {over}",
+                    bound_text(min, Some(max))
+                )
+            );
+        }
+        let under = min - 1;
+        assert_eq!(
+            load_err(&[(env, &under.to_string())]),
+            format!(
+                "invalid value for `{field}` ({env}): {}, got {under}",
+                bound_text(min, max)
+            )
+        );
+        assert_eq!(env_name(field), env);
+    }
+    assert_eq!(
+        load_err(&[("REGSTACK_JWT_TTL_SECONDS", "5")]),
+        "invalid value for `jwt_ttl_seconds` (REGSTACK_JWT_TTL_SECONDS): must be between 60 and 2592000, got 5"
+    );
+    assert_eq!(
+        load_err(&[("REGSTACK_SMS_CODE_LENGTH", "-3")]),
+        "invalid value for `sms_code_length` (REGSTACK_SMS_CODE_LENGTH): must be between 4 and 10, got -3"
+    );
+}
+
+#[test]
+fn every_range_rule_in_validate() {
+    let base = RegStackConfig::default;
+    let cases: Vec<(RegStackConfig, &str)> = vec![
+        (
+            RegStackConfig {
+                jwt_ttl_seconds: 59,
+                ..base()
+            },
+            "`jwt_ttl_seconds` (REGSTACK_JWT_TTL_SECONDS): must be between 60 and 2592000, got 59",
+        ),
+        (
+            RegStackConfig {
+                jwt_ttl_seconds: 2_592_001,
+                ..base()
+            },
+            "must be between 60 and 2592000, got 2592001",
+        ),
+        (
+            RegStackConfig {
+                verification_token_ttl_seconds: 59,
+                ..base()
+            },
+            "`verification_token_ttl_seconds` (REGSTACK_VERIFICATION_TOKEN_TTL_SECONDS): must be at least 60, got 59",
+        ),
+        (
+            RegStackConfig {
+                password_reset_token_ttl_seconds: 0,
+                ..base()
+            },
+            "`password_reset_token_ttl_seconds` (REGSTACK_PASSWORD_RESET_TOKEN_TTL_SECONDS): must be at least 60, got 0",
+        ),
+        (
+            RegStackConfig {
+                email_change_token_ttl_seconds: -1,
+                ..base()
+            },
+            "`email_change_token_ttl_seconds` (REGSTACK_EMAIL_CHANGE_TOKEN_TTL_SECONDS): must be at least 60, got -1",
+        ),
+        (
+            RegStackConfig {
+                sms_code_length: 3,
+                ..base()
+            },
+            "`sms_code_length` (REGSTACK_SMS_CODE_LENGTH): must be between 4 and 10, got 3",
+        ),
+        (
+            RegStackConfig {
+                sms_code_length: 11,
+                ..base()
+            },
+            "must be between 4 and 10, got 11",
+        ),
+        (
+            RegStackConfig {
+                sms_code_ttl_seconds: 29,
+                ..base()
+            },
+            "`sms_code_ttl_seconds` (REGSTACK_SMS_CODE_TTL_SECONDS): must be between 30 and 1800, got 29",
+        ),
+        (
+            RegStackConfig {
+                sms_code_ttl_seconds: 1801,
+                ..base()
+            },
+            "must be between 30 and 1800, got 1801",
+        ),
+        (
+            RegStackConfig {
+                sms_code_max_attempts: 0,
+                ..base()
+            },
+            "`sms_code_max_attempts` (REGSTACK_SMS_CODE_MAX_ATTEMPTS): must be between 1 and 20, got 0",
+        ),
+        (
+            RegStackConfig {
+                sms_code_max_attempts: 21,
+                ..base()
+            },
+            "must be between 1 and 20, got 21",
+        ),
+        (
+            RegStackConfig {
+                mfa_pending_token_ttl_seconds: 1801,
+                ..base()
+            },
+            "`mfa_pending_token_ttl_seconds` (REGSTACK_MFA_PENDING_TOKEN_TTL_SECONDS): must be between 60 and 1800, got 1801",
+        ),
+        (
+            RegStackConfig {
+                login_lockout_threshold: 0,
+                ..base()
+            },
+            "`login_lockout_threshold` (REGSTACK_LOGIN_LOCKOUT_THRESHOLD): must be at least 1, got 0",
+        ),
+        (
+            RegStackConfig {
+                login_lockout_window_seconds: 9,
+                ..base()
+            },
+            "`login_lockout_window_seconds` (REGSTACK_LOGIN_LOCKOUT_WINDOW_SECONDS): must be at least 10, got 9",
+        ),
+        (
+            RegStackConfig {
+                password_hash_iterations: 0,
+                ..base()
+            },
+            "`password_hash_iterations` (REGSTACK_PASSWORD_HASH_ITERATIONS): must be at least 1, got 0",
+        ),
+        (
+            RegStackConfig {
+                password_hash_parallelism: 0,
+                ..base()
+            },
+            "`password_hash_parallelism` (REGSTACK_PASSWORD_HASH_PARALLELISM): must be between 1 and 16777215, got 0",
+        ),
+        (
+            RegStackConfig {
+                password_hash_memory_kib: 31,
+                ..base()
+            },
+            "`password_hash_memory_kib` (REGSTACK_PASSWORD_HASH_MEMORY_KIB): must be at least 32, got 31",
+        ),
+        (
+            RegStackConfig {
+                password_hash_concurrency: Some(0),
+                ..base()
+            },
+            "`password_hash_concurrency` (REGSTACK_PASSWORD_HASH_CONCURRENCY): must be at least 1, got 0",
+        ),
+        (
+            RegStackConfig {
+                max_body_bytes: 1023,
+                ..base()
+            },
+            "`max_body_bytes` (REGSTACK_MAX_BODY_BYTES): must be at least 1024, got 1023",
+        ),
+    ];
+    for (config, want) in cases {
+        let err = config.validate().unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { .. }));
+        let msg = err.to_string();
+        assert!(msg.starts_with("invalid value for `"), "{msg}");
+        assert!(msg.ends_with(want), "{msg}\n  wanted …{want}");
+    }
+}
+
+#[test]
+fn rust_only_settings_load() {
+    let c = load_ok(&[
+        ("REGSTACK_PASSWORD_HASH_MEMORY_KIB", "19456"),
+        ("REGSTACK_PASSWORD_HASH_ITERATIONS", "2"),
+        ("REGSTACK_PASSWORD_HASH_PARALLELISM", "1"),
+        ("REGSTACK_PASSWORD_HASH_CONCURRENCY", "2"),
+        ("REGSTACK_MAX_BODY_BYTES", "1048576"),
+    ]);
+    assert_eq!(c.password_hash_memory_kib, 19_456);
+    assert_eq!(c.password_hash_iterations, 2);
+    assert_eq!(c.password_hash_parallelism, 1);
+    assert_eq!(c.password_hash_concurrency, Some(2));
+    assert_eq!(c.max_body_bytes, 1_048_576);
+    // Parallelism is bounded by Argon2's lane limit, memory by 8 KiB per lane.
+    assert_eq!(
+        load_err(&[("REGSTACK_PASSWORD_HASH_PARALLELISM", "0")]),
+        "invalid value for `password_hash_parallelism` (REGSTACK_PASSWORD_HASH_PARALLELISM): must be between 1 and 16777215, got 0"
+    );
+    assert!(
+        load_err(&[("REGSTACK_PASSWORD_HASH_PARALLELISM", "16777216")])
+            .contains("must be between 1 and 16777215")
+    );
+    load_ok(&[
+        ("REGSTACK_PASSWORD_HASH_PARALLELISM", "8192"),
+        ("REGSTACK_PASSWORD_HASH_MEMORY_KIB", "65536"),
+    ]);
+    assert!(
+        load_err(&[("REGSTACK_PASSWORD_HASH_MEMORY_KIB", "16")])
+            .contains("must be at least 32, got 16")
+    );
+    let c = load_in(
+        LoadOptions {
+            env: Some(pairs(&[("REGSTACK_PASSWORD_HASH_CONCURRENCY", "3")])),
+            overrides: pairs(&[("password_hash_concurrency", "null")]),
+            ..LoadOptions::default()
+        },
+        tempfile::tempdir().unwrap().path(),
+    );
+    // Text `null` is not JSON null: it is a bad integer.
+    assert!(
+        c.unwrap_err()
+            .to_string()
+            .contains("`password_hash_concurrency`")
+    );
+}
+
+// ---------------------------------------------------------------- URLs and addresses
+
+#[test]
+fn base_url_is_validated_and_normalised() {
+    for (input, want) in [
+        ("HTTP://Example.COM:80", "http://example.com/"),
+        (
+            "https://Example.COM:443/A/b/?q=1#frag",
+            "https://example.com/A/b/?q=1#frag",
+        ),
+        (
+            "https://user:pw@ex.com:8443",
+            "https://user:pw@ex.com:8443/",
+        ),
+        (" http://ex.com ", "http://ex.com/"),
+        ("http://ex.com/a b", "http://ex.com/a%20b"),
+        ("http://bücher.de", "http://xn--bcher-kva.de/"),
+        ("http://127.0.0.1:8000", "http://127.0.0.1:8000/"),
+        ("http://[::1]:8000", "http://[::1]:8000/"),
+        ("http://ex.com/a/../b", "http://ex.com/b"),
+        ("http://ex.com:8000/", "http://ex.com:8000/"),
+        ("http:ex.com", "http://ex.com/"),
+    ] {
+        assert_eq!(
+            load_ok(&[("REGSTACK_BASE_URL", input)]).base_url,
+            want,
+            "{input}"
+        );
+    }
+    for bad in [
+        "ftp://ex.com",
+        "ex.com",
+        "http://",
+        "",
+        "http://ex.com:99999",
+        "mailto:a@b.com",
+    ] {
+        let err = load_err(&[("REGSTACK_BASE_URL", bad)]);
+        assert!(
+            err.starts_with("invalid value for `base_url` (REGSTACK_BASE_URL): "),
+            "{bad}: {err}"
+        );
+    }
+    let long = format!("http://ex.com/{}", "a".repeat(2070));
+    assert_eq!(
+        load_err(&[("REGSTACK_BASE_URL", &long)]),
+        "invalid value for `base_url` (REGSTACK_BASE_URL): must be at most 2083 characters, got 2084"
+    );
+    let hand_built = RegStackConfig {
+        base_url: "localhost:8000".into(),
+        ..RegStackConfig::default()
+    };
+    assert!(
+        hand_built
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("`base_url`")
+    );
+}
+
+#[test]
+fn google_redirect_uri_is_an_http_url() {
+    let c = load_ok(&[("REGSTACK_OAUTH__GOOGLE_REDIRECT_URI", "HTTPS://X.com")]);
+    assert_eq!(
+        c.oauth.google_redirect_uri.as_deref(),
+        Some("https://x.com/")
+    );
+    assert!(
+        load_err(&[("REGSTACK_OAUTH__GOOGLE_REDIRECT_URI", "")])
+            .contains("`oauth.google_redirect_uri`")
+    );
+    assert!(
+        load_err(&[("REGSTACK_OAUTH__GOOGLE_REDIRECT_URI", "/cb")])
+            .contains("`oauth.google_redirect_uri`")
+    );
+}
+
+#[test]
+fn from_address_is_validated() {
+    for (input, want) in [
+        ("a@b.com", "a@b.com"),
+        ("A@B.COM", "A@b.com"),
+        ("  a@b.com  ", "a@b.com"),
+        ("Foo <a@b.com>", "a@b.com"),
+        ("a@b.c", "a@b.c"),
+    ] {
+        assert_eq!(
+            load_ok(&[("REGSTACK_EMAIL__FROM_ADDRESS", input)])
+                .email
+                .from_address,
+            want,
+            "{input}"
+        );
+    }
+    for bad in [
+        "ab.com",
+        "a@@b.com",
+        "@b.com",
+        "a@localhost",
+        "a@b..com",
+        "a b@c.com",
+        "",
+    ] {
+        let err = load_err(&[("REGSTACK_EMAIL__FROM_ADDRESS", bad)]);
+        assert!(
+            err.starts_with("invalid value for `email.from_address` (REGSTACK_EMAIL__FROM_ADDRESS): is not a valid email address"),
+            "{bad}: {err}"
+        );
+    }
+    let mut hand_built = RegStackConfig::default();
+    hand_built.email.from_address = "nobody".into();
+    assert!(
+        hand_built
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("`email.from_address`")
+    );
+}
+
+#[test]
+fn ses_credential_pairing() {
+    let ok = load_ok(&[
+        ("REGSTACK_EMAIL__SES_ACCESS_KEY_ID", "AKIA"),
+        ("REGSTACK_EMAIL__SES_SECRET_ACCESS_KEY", "s3cr3t"),
+    ]);
+    assert_eq!(
+        ok.email
+            .ses_access_key_id
+            .as_ref()
+            .map(SecretString::expose),
+        Some("AKIA")
+    );
+    load_ok(&[("REGSTACK_EMAIL__SES_PROFILE", "prod")]);
+
+    assert_eq!(
+        load_err(&[("REGSTACK_EMAIL__SES_ACCESS_KEY_ID", "AKIA")]),
+        "invalid value for `email.ses_secret_access_key` (REGSTACK_EMAIL__SES_SECRET_ACCESS_KEY): must be set \
+         together with `email.ses_access_key_id` (or both left unset to use the default AWS credential chain)"
+    );
+    // An empty value counts as set (as in 0.9.3).
+    assert!(
+        load_err(&[("REGSTACK_EMAIL__SES_SECRET_ACCESS_KEY", "")])
+            .contains("`email.ses_access_key_id`")
+    );
+    assert_eq!(
+        load_err(&[
+            ("REGSTACK_EMAIL__SES_ACCESS_KEY_ID", "a"),
+            ("REGSTACK_EMAIL__SES_SECRET_ACCESS_KEY", "b"),
+            ("REGSTACK_EMAIL__SES_PROFILE", "p"),
+        ]),
+        "invalid value for `email.ses_profile` (REGSTACK_EMAIL__SES_PROFILE): must not be set together with \
+         explicit `email.ses_access_key_id`/`email.ses_secret_access_key`; pick one"
+    );
+}
+
+// ---------------------------------------------------------------- secrets
+
+#[test]
+fn secrets_file_parsing_rules() {
+    let text = "\u{feff}# comment\n\
+                \n\
+                REGSTACK_A=plain\n\
+                \x20 REGSTACK_B  =  spaced value  \r\n\
+                no equals sign here\n\
+                REGSTACK_C=x=y==z\n\
+                REGSTACK_D=\"double quoted\"\n\
+                REGSTACK_E='single quoted'\n\
+                REGSTACK_F=\"mismatched'\n\
+                REGSTACK_G=\"\n\
+                REGSTACK_H=\n\
+                REGSTACK_I=value # not a comment\n\
+                export REGSTACK_J=kept verbatim\n\
+                REGSTACK_K=\" inner spaces \"\n\
+                REGSTACK_L=\"\"quoted twice\"\"\n\
+                \t# indented comment\n\
+                =no key\n\
+                REGSTACK_A=second wins later\r\
+                REGSTACK_M=\\n not an escape";
+    let parsed = parse_secrets(text);
+    let want = [
+        ("REGSTACK_A", "plain"),
+        ("REGSTACK_B", "spaced value"),
+        ("REGSTACK_C", "x=y==z"),
+        ("REGSTACK_D", "double quoted"),
+        ("REGSTACK_E", "single quoted"),
+        ("REGSTACK_F", "\"mismatched'"),
+        ("REGSTACK_G", ""),
+        ("REGSTACK_H", ""),
+        ("REGSTACK_I", "value # not a comment"),
+        ("export REGSTACK_J", "kept verbatim"),
+        ("REGSTACK_K", " inner spaces "),
+        ("REGSTACK_L", "\"quoted twice\""),
+        ("", "no key"),
+        ("REGSTACK_A", "second wins later"),
+        ("REGSTACK_M", "\\n not an escape"),
+    ];
+    assert_eq!(parsed, pairs(&want));
+}
+
+#[test]
+fn secrets_file_values_feed_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "regstack.secrets.env",
+        "REGSTACK_JWT_SECRET='9k3aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'\n\
+         REGSTACK_DATABASE_URL=sqlite+aiosqlite:///./myapp.sqlite\n\
+         REGSTACK_EMAIL__SMTP_PASSWORD=hunter2\n\
+         REGSTACK_EMAIL__SMTP_PASSWORD=hunter3\n",
+    );
+    let c = load_in(
+        LoadOptions {
+            env: Some(Vec::new()),
+            ..LoadOptions::default()
+        },
+        dir.path(),
+    )
+    .unwrap();
+    assert_eq!(
+        c.jwt_secret.expose(),
+        "9k3aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+    );
+    assert_eq!(
+        c.database_url.expose(),
+        "sqlite+aiosqlite:///./myapp.sqlite"
+    );
+    assert_eq!(
+        c.email.smtp_password,
+        Some(SecretString::from("hunter3")),
+        "the last line wins"
+    );
+}
+
+#[test]
+fn secret_values_are_never_printed() {
+    let s = SecretString::from("hunter2");
+    assert_eq!(format!("{s}"), "**********");
+    assert_eq!(format!("{s:?}"), "**********");
+    assert_eq!(s.expose(), "hunter2");
+    assert_eq!(s, SecretString::new(String::from("hunter2")));
+    assert!(SecretString::default().is_empty());
+
+    let c = load_ok(&[
+        ("REGSTACK_JWT_SECRET", "top-secret-value"),
+        ("REGSTACK_EMAIL__SMTP_PASSWORD", "hunter2"),
+        ("REGSTACK_DATABASE_URL", "postgresql://u:pw@h/db"),
+    ]);
+    let debug = format!("{c:?}");
+    for secret in ["top-secret-value", "hunter2", "u:pw@h"] {
+        assert!(!debug.contains(secret), "{secret} leaked");
+    }
+    let err = load_err(&[("REGSTACK_EMAIL", r#"{"smtp_password": 1234567}"#)]);
+    assert_eq!(
+        err,
+        "invalid value for `email.smtp_password` (REGSTACK_EMAIL__SMTP_PASSWORD): expected a string, got a number"
+    );
+}
+
+// ---------------------------------------------------------------- startup checks
+
+#[test]
+fn startup_requires_a_long_jwt_secret() {
+    let c = RegStackConfig::default();
+    let err = c.check_startup().unwrap_err();
+    assert!(matches!(err, ConfigError::Startup { .. }));
+    assert!(
+        err.to_string()
+            .starts_with("cannot start with `jwt_secret` (REGSTACK_JWT_SECRET): must be set"),
+        "{err}"
+    );
+
+    let short = RegStackConfig {
+        jwt_secret: "x".repeat(31).into(),
+        ..RegStackConfig::default()
+    };
+    assert_eq!(
+        short.check_startup().unwrap_err().to_string(),
+        "cannot start with `jwt_secret` (REGSTACK_JWT_SECRET): must be at least 32 characters long, got 31"
+    );
+    // Characters, not bytes: 16 two-byte characters are too short.
+    let multibyte = RegStackConfig {
+        jwt_secret: "é".repeat(16).into(),
+        ..RegStackConfig::default()
+    };
+    assert!(multibyte.check_startup().is_err());
+    let ok = RegStackConfig {
+        jwt_secret: "é".repeat(32).into(),
+        ..RegStackConfig::default()
+    };
+    ok.check_startup().unwrap();
+}
+
+#[test]
+fn startup_checks_backend_requirements() {
+    let base = || RegStackConfig {
+        jwt_secret: "k".repeat(40).into(),
+        ..RegStackConfig::default()
+    };
+    let mut c = base();
+    c.email.backend = EmailBackend::Smtp;
+    assert_eq!(
+        c.check_startup().unwrap_err().to_string(),
+        "cannot start with `email.smtp_host` (REGSTACK_EMAIL__SMTP_HOST): is required when `email.backend` is \"smtp\""
+    );
+    c.email.smtp_host = Some(String::new());
+    assert!(c.check_startup().is_err(), "an empty host is missing");
+    c.email.smtp_host = Some("mail".into());
+    c.check_startup().unwrap();
+
+    let mut c = base();
+    c.sms.backend = SmsBackend::Twilio;
+    assert_eq!(
+        c.check_startup().unwrap_err().to_string(),
+        "cannot start with `sms.twilio_account_sid` (REGSTACK_SMS__TWILIO_ACCOUNT_SID): is required when `sms.backend` is \"twilio\""
+    );
+    c.sms.twilio_account_sid = Some("AC1".into());
+    assert!(
+        c.check_startup()
+            .unwrap_err()
+            .to_string()
+            .contains("`sms.twilio_auth_token`")
+    );
+    c.sms.twilio_auth_token = Some("".into());
+    assert!(
+        c.check_startup()
+            .unwrap_err()
+            .to_string()
+            .contains("`sms.twilio_auth_token`")
+    );
+    c.sms.twilio_auth_token = Some("tok".into());
+    assert!(
+        c.check_startup()
+            .unwrap_err()
+            .to_string()
+            .contains("`sms.from_number`")
+    );
+    c.sms.from_number = Some("+15550001".into());
+    c.check_startup().unwrap();
+
+    // Other backends need nothing here; validation errors come first.
+    let mut c = base();
+    c.sms.backend = SmsBackend::Sns;
+    c.email.backend = EmailBackend::Ses;
+    c.check_startup().unwrap();
+    c.jwt_ttl_seconds = 1;
+    assert!(matches!(
+        c.check_startup(),
+        Err(ConfigError::Invalid { .. })
+    ));
+}
+
+// ---------------------------------------------------------------- derived values
+
+#[test]
+fn prefixes_drop_trailing_slashes() {
+    let c = RegStackConfig {
+        api_prefix: "/api/".into(),
+        ui_prefix: "/ui//".into(),
+        static_prefix: "/".into(),
+        base_url: "https://ex.com/app/".into(),
+        ..RegStackConfig::default()
+    };
+    assert_eq!(c.api_prefix(), "/api");
+    assert_eq!(c.ui_prefix(), "/ui");
+    assert_eq!(c.static_prefix(), "");
+    assert_eq!(c.base_url_trimmed(), "https://ex.com/app");
+    assert_eq!(c.api_prefix, "/api/", "the field keeps the configured text");
+}
+
+#[test]
+fn email_links_follow_the_resolution_rules() {
+    let d = RegStackConfig::default();
+    assert_eq!(d.verify_url("T"), "http://localhost:8000/verify?token=T");
+    assert_eq!(
+        d.password_reset_url("T"),
+        "http://localhost:8000/reset-password?token=T"
+    );
+    assert_eq!(
+        d.email_change_url("T"),
+        "http://localhost:8000/confirm-email-change?token=T"
+    );
+
+    let ui = RegStackConfig {
+        enable_ui_router: true,
+        ..RegStackConfig::default()
+    };
+    assert_eq!(
+        ui.verify_url("T"),
+        "http://localhost:8000/account/verify?token=T"
+    );
+    assert_eq!(
+        ui.password_reset_url("T"),
+        "http://localhost:8000/account/reset-password?token=T"
+    );
+    assert_eq!(
+        ui.email_change_url("T"),
+        "http://localhost:8000/account/confirm-email-change?token=T"
+    );
+
+    let ui_slash = RegStackConfig {
+        ui_prefix: "/me/".into(),
+        ..ui.clone()
+    };
+    assert_eq!(
+        ui_slash.verify_url("T"),
+        "http://localhost:8000/me/verify?token=T"
+    );
+
+    // An explicit prefix (even empty) beats the UI default; trailing '/' removed.
+    let explicit = RegStackConfig {
+        email_link_prefix: Some("/my-app/".into()),
+        ..ui.clone()
+    };
+    assert_eq!(
+        explicit.verify_url("T"),
+        "http://localhost:8000/my-app/verify?token=T"
+    );
+    let empty = RegStackConfig {
+        email_link_prefix: Some(String::new()),
+        ..ui.clone()
+    };
+    assert_eq!(
+        empty.verify_url("T"),
+        "http://localhost:8000/verify?token=T"
+    );
+
+    // Templates: literal replacement, every occurrence, nothing encoded,
+    // other braces left alone; per kind.
+    let templated = RegStackConfig {
+        base_url: "https://app.example.com/".into(),
+        email_link_prefix: Some("/ignored".into()),
+        verify_url_template: Some("{base_url}/#/verify/{token}".into()),
+        password_reset_url_template: Some(
+            "https://auth.example.com/r?t={token}&again={token}&x={other}".into(),
+        ),
+        ..RegStackConfig::default()
+    };
+    assert_eq!(
+        templated.verify_url("a b&c"),
+        "https://app.example.com/#/verify/a b&c"
+    );
+    assert_eq!(
+        templated.password_reset_url("T"),
+        "https://auth.example.com/r?t=T&again=T&x={other}"
+    );
+    assert_eq!(
+        templated.email_change_url("T"),
+        "https://app.example.com/ignored/confirm-email-change?token=T"
+    );
+    let change = RegStackConfig {
+        email_change_url_template: Some("{base_url}{base_url}/{TOKEN}/{token}".into()),
+        ..RegStackConfig::default()
+    };
+    assert_eq!(
+        change.email_change_url("t"),
+        "http://localhost:8000http://localhost:8000/{TOKEN}/t"
+    );
+
+    // A base URL with a path keeps it.
+    let pathy = load_ok(&[("REGSTACK_BASE_URL", "https://ex.com/app/")]);
+    assert_eq!(pathy.verify_url("T"), "https://ex.com/app/verify?token=T");
+}
+
+#[test]
+fn rate_limits_map_fields_to_router_paths() {
+    let mut env = Vec::new();
+    for (i, (_, field)) in RATE_LIMIT_ROUTES.iter().enumerate() {
+        env.push((
+            format!("REGSTACK_{}", field.to_uppercase()),
+            format!("{}/minute", i + 1),
+        ));
+    }
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let c = load_ok(&env_refs);
+    let limits = c.rate_limits();
+    assert_eq!(limits.len(), 15);
+    let expected = [
+        ("/login", "login_rate_limit"),
+        ("/login/mfa-confirm", "login_mfa_confirm_rate_limit"),
+        ("/register", "register_rate_limit"),
+        ("/forgot-password", "forgot_password_rate_limit"),
+        ("/reset-password", "reset_password_rate_limit"),
+        ("/verify", "verify_rate_limit"),
+        ("/resend-verification", "resend_verification_rate_limit"),
+        ("/change-password", "change_password_rate_limit"),
+        ("/change-email", "change_email_rate_limit"),
+        ("/confirm-email-change", "confirm_email_change_rate_limit"),
+        ("/account", "delete_account_rate_limit"),
+        ("/oauth/exchange", "oauth_exchange_rate_limit"),
+        ("/phone/start", "phone_start_rate_limit"),
+        ("/phone/confirm", "phone_confirm_rate_limit"),
+        ("/phone", "phone_disable_rate_limit"),
+    ];
+    for (i, ((path, field, limit), (want_path, want_field))) in
+        limits.iter().zip(expected).enumerate()
+    {
+        assert_eq!((*path, *field), (want_path, want_field));
+        assert_eq!(*limit, format!("{}/minute", i + 1));
+    }
+
+    let some = RegStackConfig {
+        phone_disable_rate_limit: Some("3/hour".into()),
+        login_rate_limit: Some("5/minute;20/hour".into()),
+        ..RegStackConfig::default()
+    };
+    assert_eq!(
+        some.rate_limits(),
+        [
+            ("/login", "login_rate_limit", "5/minute;20/hour"),
+            ("/phone", "phone_disable_rate_limit", "3/hour")
+        ]
+    );
+    assert_eq!(
+        some.rate_limit("login_rate_limit"),
+        Some("5/minute;20/hour")
+    );
+    assert_eq!(some.rate_limit("register_rate_limit"), None);
+    assert_eq!(some.rate_limit("app_name"), None);
+}
+
+#[test]
+fn env_name_of_a_field_path() {
+    assert_eq!(env_name("jwt_secret"), "REGSTACK_JWT_SECRET");
+    assert_eq!(
+        env_name("email.smtp_password"),
+        "REGSTACK_EMAIL__SMTP_PASSWORD"
+    );
+}

@@ -1,0 +1,97 @@
+//! The typed outcomes of the flows. Only the HTTP crates turn these into status codes.
+
+use crate::mail::MailError;
+use crate::password::HashError;
+use crate::sms::SmsError;
+use crate::store::StoreError;
+
+/// Result alias of the flows.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why bearer authentication failed (`spec/http-api.md` §1.8, in check order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthFailure {
+    /// No usable `Authorization: Bearer` header.
+    #[error("authentication required")]
+    Missing,
+    /// The token does not decode as a session token.
+    #[error("invalid or expired token")]
+    InvalidToken,
+    /// The token's `jti` is revoked.
+    #[error("token has been revoked")]
+    Revoked,
+    /// The user is gone or disabled.
+    #[error("user no longer active")]
+    Inactive,
+    /// The token was issued at or before the user's bulk-revocation cutoff.
+    #[error("session was invalidated")]
+    Invalidated,
+}
+
+/// Why an SMS code was not accepted (`spec/domain.md` §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum MfaFailure {
+    #[error("no pending code")]
+    Missing,
+    #[error("too many wrong attempts")]
+    Locked,
+    #[error("code has expired")]
+    Expired,
+    #[error("wrong code; {attempts_remaining} attempts remaining")]
+    Wrong { attempts_remaining: i32 },
+}
+
+/// Every way a flow can end other than success.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    // register / verify
+    #[error("registration is disabled")]
+    RegistrationDisabled,
+    #[error("an account with that email already exists")]
+    EmailAlreadyRegistered,
+    #[error("verification link is invalid or has expired")]
+    InvalidVerificationToken,
+    #[error("this email is already registered")]
+    AlreadyVerified,
+
+    // login
+    #[error("too many failed attempts; retry in {retry_after} seconds")]
+    LockedOut {
+        /// Seconds until the lockout ends (at least 1).
+        retry_after: u64,
+        /// The configured window, in seconds (the detail text names it).
+        window: u64,
+    },
+    #[error("invalid email or password")]
+    InvalidCredentials {
+        /// Attempts left before lockout; `None` when lockout is disabled.
+        remaining: Option<u64>,
+    },
+    #[error("account is disabled")]
+    AccountDisabled,
+    #[error("email address has not been verified")]
+    EmailNotVerified,
+    #[error("sign-in session is invalid or has expired")]
+    InvalidMfaSession,
+    #[error("sign-in code refused: {0}")]
+    MfaCode(MfaFailure),
+    #[error("token does not match an active account")]
+    TokenAccountMismatch,
+
+    // bearer authentication
+    #[error("authentication failed: {0}")]
+    Auth(#[from] AuthFailure),
+    #[error("administrator privileges required")]
+    NotSuperuser,
+
+    // infrastructure
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    #[error(transparent)]
+    Mail(#[from] MailError),
+    #[error(transparent)]
+    Sms(#[from] SmsError),
+}

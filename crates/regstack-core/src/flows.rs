@@ -1,0 +1,526 @@
+//! The account flows, framework-free. Inputs are assumed already validated by the caller
+//! (the HTTP layer checks schemas; see [`crate::email_address::normalize`] and the password
+//! length constants); every business rule lives here.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::RegStack;
+use crate::domain::{MfaCode, MfaKind, NewPending, NewUser, User, UserPatch};
+use crate::error::{AuthFailure, Error, MfaFailure, Result};
+use crate::hooks::{Event, redact};
+use crate::jwt::{Claims, Extra, Purpose};
+use crate::mail::{EmailKind, compose};
+use crate::password::Verification;
+use crate::sms::{SmsKind, SmsMessage, default_text};
+use crate::token;
+
+/// Input of [`RegStack::register`].
+#[derive(Clone)]
+pub struct RegisterInput {
+    /// Normalised email.
+    pub email: String,
+    pub password: String,
+    pub full_name: Option<String>,
+}
+
+impl std::fmt::Debug for RegisterInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisterInput")
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Outcome of a registration.
+#[derive(Debug, Clone)]
+pub enum Registered {
+    /// Verification required: a pending row was written and the email sent.
+    Pending {
+        email: String,
+        expires_at: DateTime<Utc>,
+    },
+    /// Verification off: the user exists now.
+    Created(User),
+}
+
+/// A freshly issued session token.
+#[derive(Clone)]
+pub struct SessionToken {
+    pub access_token: String,
+    /// Lifetime in seconds.
+    pub expires_in: i64,
+    pub claims: Claims,
+    pub user: User,
+}
+
+impl std::fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionToken")
+            .field("user_id", &self.user.id)
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Outcome of a successful password check at login.
+#[derive(Debug, Clone)]
+pub enum LoginOutcome {
+    /// Signed in.
+    Token(Box<SessionToken>),
+    /// An SMS code was sent; confirm with [`RegStack::login_mfa_confirm`].
+    MfaRequired {
+        mfa_pending_token: String,
+        expires_in: i64,
+    },
+}
+
+/// An authenticated bearer: the user as loaded and the token's claims.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub user: User,
+    pub claims: Claims,
+}
+
+impl RegStack {
+    fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    /// Send an email inline (errors propagate).
+    async fn send_mail(
+        &self,
+        kind: EmailKind,
+        to: &str,
+        full_name: Option<&str>,
+        url: &str,
+    ) -> Result<()> {
+        let msg = compose(&*self.composer(), self.config(), kind, to, full_name, url);
+        msg.check_headers()?;
+        self.mailer().send(&msg).await?;
+        Ok(())
+    }
+
+    /// `POST /register`.
+    pub async fn register(&self, input: RegisterInput) -> Result<Registered> {
+        let cfg = self.config();
+        if !cfg.allow_registration {
+            return Err(Error::RegistrationDisabled);
+        }
+        let stores = self.stores();
+        if stores.users.get_by_email(&input.email).await?.is_some() {
+            return Err(Error::EmailAlreadyRegistered);
+        }
+        let hashed = self.hasher().hash(&input.password).await?;
+        let now = self.now();
+        if cfg.require_verification {
+            let raw = token::new_link_token();
+            let pending = stores
+                .pending
+                .upsert(NewPending {
+                    email: input.email.clone(),
+                    hashed_password: hashed,
+                    full_name: input.full_name.clone(),
+                    token_hash: token::sha256_hex(&raw),
+                    created_at: now,
+                    expires_at: now + Duration::seconds(cfg.verification_token_ttl_seconds),
+                })
+                .await?;
+            let url = cfg.verify_url(&raw);
+            self.send_mail(
+                EmailKind::Verification,
+                &pending.email,
+                pending.full_name.as_deref(),
+                &url,
+            )
+            .await?;
+            self.hooks()
+                .fire(Event::VerificationRequested {
+                    email: pending.email.clone(),
+                    url_without_token: redact(&url, &raw),
+                    url,
+                })
+                .await;
+            Ok(Registered::Pending {
+                email: pending.email,
+                expires_at: pending.expires_at,
+            })
+        } else {
+            let mut new = NewUser::new(input.email, Some(hashed), now);
+            new.is_verified = true;
+            new.full_name = input.full_name;
+            let user = match stores.users.create(new).await {
+                Ok(u) => u,
+                Err(e) if e.is_conflict() => return Err(Error::EmailAlreadyRegistered),
+                Err(e) => return Err(e.into()),
+            };
+            self.hooks()
+                .fire(Event::UserRegistered { user: user.clone() })
+                .await;
+            Ok(Registered::Created(user))
+        }
+    }
+
+    /// `POST /verify`: turn a pending registration into a verified user. The pending row is
+    /// consumed atomically, so of concurrent uses of one link exactly one succeeds.
+    pub async fn verify(&self, raw_token: &str) -> Result<User> {
+        let stores = self.stores();
+        let Some(pending) = stores
+            .pending
+            .consume_by_token_hash(&token::sha256_hex(raw_token))
+            .await?
+        else {
+            return Err(Error::InvalidVerificationToken);
+        };
+        if pending.expires_at <= self.now() {
+            return Err(Error::InvalidVerificationToken);
+        }
+        let mut new = NewUser::new(
+            pending.email.clone(),
+            Some(pending.hashed_password.clone()),
+            self.now(),
+        );
+        new.is_verified = true;
+        new.full_name = pending.full_name.clone();
+        match stores.users.create(new).await {
+            Ok(user) => {
+                self.hooks()
+                    .fire(Event::UserVerified { user: user.clone() })
+                    .await;
+                Ok(user)
+            }
+            Err(e) if e.is_conflict() => Err(Error::AlreadyVerified),
+            Err(e) => {
+                // Put the registration back so the link keeps working after a transient error.
+                let restore = NewPending {
+                    email: pending.email,
+                    hashed_password: pending.hashed_password,
+                    full_name: pending.full_name,
+                    token_hash: pending.token_hash,
+                    created_at: pending.created_at,
+                    expires_at: pending.expires_at,
+                };
+                if let Err(e2) = stores.pending.upsert(restore).await {
+                    tracing::error!(target: "regstack.verify", error = %e2, "could not restore pending registration");
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    /// `POST /resend-verification`: answers at once; the look-up and the mail happen off the
+    /// request path, so neither time nor a transport failure reveals whether anything exists.
+    pub fn resend_verification(&self, email: String) {
+        let this = self.clone();
+        self.spawn_background(async move {
+            if let Err(e) = this.resend_verification_now(&email).await {
+                tracing::error!(target: "regstack.verify", error = %e, "resend-verification failed");
+            }
+        });
+    }
+
+    async fn resend_verification_now(&self, email: &str) -> Result<()> {
+        let stores = self.stores();
+        if stores.users.get_by_email(email).await?.is_some() {
+            return Ok(());
+        }
+        let Some(old) = stores.pending.find_by_email(email).await? else {
+            return Ok(());
+        };
+        let cfg = self.config();
+        let raw = token::new_link_token();
+        let now = self.now();
+        let pending = stores
+            .pending
+            .upsert(NewPending {
+                email: old.email,
+                hashed_password: old.hashed_password,
+                full_name: old.full_name,
+                token_hash: token::sha256_hex(&raw),
+                created_at: now,
+                expires_at: now + Duration::seconds(cfg.verification_token_ttl_seconds),
+            })
+            .await?;
+        let url = cfg.verify_url(&raw);
+        let msg = compose(
+            &*self.composer(),
+            cfg,
+            EmailKind::Verification,
+            &pending.email,
+            pending.full_name.as_deref(),
+            &url,
+        );
+        msg.check_headers()?;
+        self.deliver_with_retry(msg).await;
+        self.hooks()
+            .fire(Event::VerificationRequested {
+                email: pending.email,
+                url_without_token: redact(&url, &raw),
+                url,
+            })
+            .await;
+        Ok(())
+    }
+
+    /// `POST /login`. Unknown, pending-only, password-less and wrong-password attempts all cost
+    /// exactly one Argon2 verification and answer alike.
+    pub async fn login(&self, email: &str, password: &str) -> Result<LoginOutcome> {
+        let lockout = self.lockout();
+        if let Some(locked) = lockout.check(email).await? {
+            return Err(Error::LockedOut {
+                retry_after: locked.retry_after,
+                window: locked.window,
+            });
+        }
+        let user = self.stores().users.get_by_email(email).await?;
+        let (user, verification) = match user {
+            Some(u) => match u.hashed_password.clone() {
+                Some(hash) => {
+                    let v = self.hasher().verify(password, &hash).await;
+                    if v == Verification::Malformed {
+                        tracing::warn!(
+                            target: "regstack.login",
+                            user_id = %u.id,
+                            "stored password hash is not an argon2 phc string; treating as mismatch"
+                        );
+                    }
+                    (Some(u), v)
+                }
+                None => {
+                    self.hasher().verify_dummy(password).await;
+                    (Some(u), Verification::Invalid)
+                }
+            },
+            None => {
+                self.hasher().verify_dummy(password).await;
+                (None, Verification::Invalid)
+            }
+        };
+        let (Some(user), Verification::Valid { needs_rehash }) = (user, verification) else {
+            let remaining = lockout.record_failure(email).await?;
+            return Err(Error::InvalidCredentials { remaining });
+        };
+        if !user.is_active {
+            lockout.record_failure(email).await?;
+            return Err(Error::AccountDisabled);
+        }
+        if self.config().require_verification && !user.is_verified {
+            lockout.record_failure(email).await?;
+            return Err(Error::EmailNotVerified);
+        }
+        if needs_rehash {
+            self.rehash_in_background(user.id.clone(), password.to_owned());
+        }
+        if user.is_mfa_enabled
+            && let Some(phone) = user.phone_number.clone()
+        {
+            return self.start_login_mfa(user, phone).await;
+        }
+        let token = self.complete_login(user).await?;
+        Ok(LoginOutcome::Token(Box::new(token)))
+    }
+
+    fn rehash_in_background(&self, user_id: String, password: String) {
+        let this = self.clone();
+        self.spawn_background(async move {
+            let result = async {
+                let hash = this.hasher().hash(&password).await?;
+                let patch = UserPatch {
+                    hashed_password: Some(Some(hash)),
+                    ..UserPatch::default()
+                };
+                this.stores()
+                    .users
+                    .update(&user_id, &patch, this.now())
+                    .await?;
+                Ok::<_, Error>(())
+            }
+            .await;
+            if let Err(e) = result {
+                tracing::warn!(target: "regstack.login", error = %e, "password rehash failed");
+            }
+        });
+    }
+
+    async fn start_login_mfa(&self, user: User, phone: String) -> Result<LoginOutcome> {
+        let cfg = self.config();
+        let code = self.issue_mfa_code(&user.id, MfaKind::LoginMfa).await?;
+        let body = default_text(
+            SmsKind::LoginMfa,
+            &cfg.app_name,
+            &code,
+            (cfg.sms_code_ttl_seconds / 60).max(1),
+        );
+        self.sms()
+            .send(&SmsMessage {
+                kind: SmsKind::LoginMfa,
+                to: phone,
+                from: cfg.sms.from_number.clone(),
+                body,
+            })
+            .await?;
+        let (pending, _) = self
+            .jwt()
+            .issue(Purpose::LoginMfa, &user.id, Extra::default());
+        self.hooks().fire(Event::MfaLoginStarted { user }).await;
+        Ok(LoginOutcome::MfaRequired {
+            mfa_pending_token: pending,
+            expires_in: self.jwt().ttl_seconds(Purpose::LoginMfa),
+        })
+    }
+
+    /// Store a fresh SMS code of `kind` for a user (replacing any earlier one); returns the
+    /// raw code.
+    pub async fn issue_mfa_code(&self, user_id: &str, kind: MfaKind) -> Result<String> {
+        let cfg = self.config();
+        let code = token::numeric_code(cfg.sms_code_length);
+        let now = self.now();
+        self.stores()
+            .mfa_codes
+            .put(MfaCode {
+                user_id: user_id.to_owned(),
+                kind,
+                code_hash: token::sha256_hex(&code),
+                expires_at: now + Duration::seconds(cfg.sms_code_ttl_seconds),
+                attempts: 0,
+                max_attempts: cfg.sms_code_max_attempts,
+                created_at: now,
+            })
+            .await?;
+        Ok(code)
+    }
+
+    /// Check an SMS code (`spec/domain.md` §5); a correct code is consumed exactly once.
+    pub async fn verify_mfa_code(
+        &self,
+        user_id: &str,
+        kind: MfaKind,
+        raw_code: &str,
+    ) -> Result<std::result::Result<(), MfaFailure>> {
+        let codes = &self.stores().mfa_codes;
+        let Some(row) = codes.get(user_id, kind).await? else {
+            return Ok(Err(MfaFailure::Missing));
+        };
+        if row.attempts >= row.max_attempts {
+            codes.delete(user_id, kind).await?;
+            return Ok(Err(MfaFailure::Locked));
+        }
+        if row.expires_at <= self.now() {
+            codes.delete(user_id, kind).await?;
+            return Ok(Err(MfaFailure::Expired));
+        }
+        if !token::constant_time_eq(&token::sha256_hex(raw_code), &row.code_hash) {
+            let Some(attempts) = codes.increment_attempts(user_id, kind).await? else {
+                return Ok(Err(MfaFailure::Missing));
+            };
+            let remaining = (row.max_attempts - attempts).max(0);
+            if remaining == 0 {
+                codes.delete(user_id, kind).await?;
+                return Ok(Err(MfaFailure::Locked));
+            }
+            return Ok(Err(MfaFailure::Wrong {
+                attempts_remaining: remaining,
+            }));
+        }
+        if codes.delete(user_id, kind).await? {
+            Ok(Ok(()))
+        } else {
+            Ok(Err(MfaFailure::Missing))
+        }
+    }
+
+    /// `POST /login/mfa-confirm`.
+    pub async fn login_mfa_confirm(&self, pending_token: &str, code: &str) -> Result<SessionToken> {
+        let claims = self
+            .jwt()
+            .decode(pending_token, Purpose::LoginMfa)
+            .map_err(|_| Error::InvalidMfaSession)?;
+        self.verify_mfa_code(&claims.sub, MfaKind::LoginMfa, code)
+            .await?
+            .map_err(Error::MfaCode)?;
+        let user = match self.stores().users.get_by_id(&claims.sub).await? {
+            Some(u) if u.is_active => u,
+            _ => return Err(Error::TokenAccountMismatch),
+        };
+        self.complete_login(user).await
+    }
+
+    /// Issue a session token, record the login, clear lockout and fire `user_logged_in`.
+    async fn complete_login(&self, user: User) -> Result<SessionToken> {
+        let (access_token, claims) = self
+            .jwt()
+            .issue(Purpose::Session, &user.id, Extra::default());
+        let patch = UserPatch {
+            last_login: Some(Some(claims.iat)),
+            ..UserPatch::default()
+        };
+        let user = self
+            .stores()
+            .users
+            .update(&user.id, &patch, self.now())
+            .await?
+            .ok_or(Error::TokenAccountMismatch)?;
+        self.lockout().clear(&user.email).await?;
+        self.hooks()
+            .fire(Event::UserLoggedIn { user: user.clone() })
+            .await;
+        Ok(SessionToken {
+            access_token,
+            expires_in: self.jwt().ttl_seconds(Purpose::Session),
+            claims,
+            user,
+        })
+    }
+
+    /// Bearer authentication (`spec/http-api.md` §1.8): decode, revocation, user, cutoff.
+    pub async fn authenticate(&self, bearer_token: &str) -> Result<Authenticated> {
+        let claims = self
+            .jwt()
+            .decode(bearer_token, Purpose::Session)
+            .map_err(|_| AuthFailure::InvalidToken)?;
+        let stores = self.stores();
+        if stores.revocations.is_revoked(&claims.jti).await? {
+            return Err(AuthFailure::Revoked.into());
+        }
+        let user = match stores.users.get_by_id(&claims.sub).await? {
+            Some(u) if u.is_active => u,
+            _ => return Err(AuthFailure::Inactive.into()),
+        };
+        if let Some(cutoff) = user.tokens_invalidated_after
+            && claims.iat <= cutoff
+        {
+            return Err(AuthFailure::Invalidated.into());
+        }
+        Ok(Authenticated { user, claims })
+    }
+
+    /// `POST /logout`: revoke the presented token until its expiry.
+    pub async fn logout(&self, auth: &Authenticated) -> Result<()> {
+        self.stores()
+            .revocations
+            .revoke(&auth.claims.jti, auth.claims.exp)
+            .await?;
+        self.hooks()
+            .fire(Event::UserLoggedOut {
+                user: auth.user.clone(),
+            })
+            .await;
+        Ok(())
+    }
+
+    /// `PATCH /me`: `None` leaves the name alone, `Some(None)` clears it. Returns the stored row.
+    pub async fn update_profile(
+        &self,
+        user: &User,
+        full_name: Option<Option<String>>,
+    ) -> Result<User> {
+        let patch = UserPatch {
+            full_name,
+            ..UserPatch::default()
+        };
+        self.stores()
+            .users
+            .update(&user.id, &patch, self.now())
+            .await?
+            .ok_or(Error::Auth(AuthFailure::Inactive))
+    }
+}

@@ -1,0 +1,303 @@
+//! The storage contract: one trait per repository, bundled in [`Stores`].
+//!
+//! Every backend crate (`regstack-store-sqlite`, `-pg`, `-mongo`) implements these traits and
+//! passes the shared conformance suite in `regstack-store-tests`. A host can replace any one
+//! repository with its own implementation and keep the rest.
+//!
+//! Atomicity is part of the contract: [`PendingStore::consume_by_token_hash`],
+//! [`RevocationStore::revoke`] and [`OAuthStateStore::consume`] must let exactly one of many
+//! concurrent callers win.
+//!
+//! Stores know no clock: every method that needs "now" takes it as an argument.
+//!
+//! # A custom store
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use std::sync::Mutex;
+//! use async_trait::async_trait;
+//! use chrono::{DateTime, Utc};
+//! use regstack_core::store::{RevocationStore, StoreResult};
+//!
+//! #[derive(Debug, Default)]
+//! struct MemoryRevocations(Mutex<HashMap<String, DateTime<Utc>>>);
+//!
+//! #[async_trait]
+//! impl RevocationStore for MemoryRevocations {
+//!     async fn revoke(&self, jti: &str, exp: DateTime<Utc>) -> StoreResult<bool> {
+//!         Ok(self.0.lock().unwrap().insert(jti.to_owned(), exp).is_none())
+//!     }
+//!     async fn is_revoked(&self, jti: &str) -> StoreResult<bool> {
+//!         Ok(self.0.lock().unwrap().contains_key(jti))
+//!     }
+//!     async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+//!         let mut map = self.0.lock().unwrap();
+//!         let before = map.len();
+//!         map.retain(|_, exp| *exp >= now);
+//!         Ok((before - map.len()) as u64)
+//!     }
+//! }
+//! ```
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::{
+    MfaCode, MfaKind, NewOAuthIdentity, NewPending, NewUser, OAuthIdentity, OAuthState,
+    PendingRegistration, User, UserPatch,
+};
+
+/// Boxed error source kept by [`StoreError::Backend`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Result alias of the store traits.
+pub type StoreResult<T> = std::result::Result<T, StoreError>;
+
+/// What can go wrong in a store.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write (duplicate email, duplicate identity, ...).
+    #[error("conflict: {0} already exists")]
+    Conflict(&'static str),
+    /// A stored value could not be decoded.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+    /// The schema is missing or older than this build expects.
+    #[error("schema error: {0}")]
+    Schema(String),
+    /// The database driver failed.
+    #[error("database error")]
+    Backend(#[source] BoxError),
+}
+
+impl StoreError {
+    /// Wrap a driver error.
+    pub fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StoreError::Backend(Box::new(e))
+    }
+
+    /// Whether this is a unique-constraint conflict.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, StoreError::Conflict(_))
+    }
+}
+
+/// The `users` repository.
+#[async_trait]
+pub trait UserStore: Debug + Send + Sync + 'static {
+    /// Insert a user; a duplicate email is [`StoreError::Conflict`].
+    async fn create(&self, user: NewUser) -> StoreResult<User>;
+    /// Look a user up by id; an id in a foreign format is simply not found.
+    async fn get_by_id(&self, id: &str) -> StoreResult<Option<User>>;
+    /// Look a user up by exact email.
+    async fn get_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    /// Apply `patch` and set `updated_at = now`; returns the stored row after the update, or
+    /// `None` when no such user exists. A duplicate email is [`StoreError::Conflict`].
+    async fn update(
+        &self,
+        id: &str,
+        patch: &UserPatch,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<User>>;
+    /// Delete a user; `true` when a row was deleted.
+    async fn delete(&self, id: &str) -> StoreResult<bool>;
+    /// Number of users.
+    async fn count(&self) -> StoreResult<u64>;
+    /// Users ordered by creation time (then id), for listings.
+    async fn list(&self, offset: u64, limit: u64) -> StoreResult<Vec<User>>;
+}
+
+/// The `pending_registrations` repository.
+#[async_trait]
+pub trait PendingStore: Debug + Send + Sync + 'static {
+    /// Replace any pending row for this email (new id) or insert one.
+    async fn upsert(&self, pending: NewPending) -> StoreResult<PendingRegistration>;
+    /// Look up by exact email.
+    async fn find_by_email(&self, email: &str) -> StoreResult<Option<PendingRegistration>>;
+    /// Look up by token digest.
+    async fn find_by_token_hash(
+        &self,
+        token_hash: &str,
+    ) -> StoreResult<Option<PendingRegistration>>;
+    /// Atomically delete and return the row with this token digest: of many concurrent
+    /// callers exactly one gets `Some`.
+    async fn consume_by_token_hash(
+        &self,
+        token_hash: &str,
+    ) -> StoreResult<Option<PendingRegistration>>;
+    /// Delete the row for this email; `true` when one was deleted.
+    async fn delete_by_email(&self, email: &str) -> StoreResult<bool>;
+    /// Rows with `expires_at > now`.
+    async fn count_unexpired(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+    /// Delete rows with `expires_at < now`.
+    async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+/// The `token_blacklist` repository (per-token revocation by `jti`).
+#[async_trait]
+pub trait RevocationStore: Debug + Send + Sync + 'static {
+    /// Revoke `jti` until `exp`. Idempotent; returns `true` only for the call that inserted
+    /// the row, so of many concurrent callers exactly one gets `true`.
+    async fn revoke(&self, jti: &str, exp: DateTime<Utc>) -> StoreResult<bool>;
+    /// Whether `jti` is revoked (regardless of its expiry).
+    async fn is_revoked(&self, jti: &str) -> StoreResult<bool>;
+    /// Delete rows with `exp < now`.
+    async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+/// The `login_attempts` repository (failed logins, shared by every server process).
+#[async_trait]
+pub trait LoginAttemptStore: Debug + Send + Sync + 'static {
+    /// Record one failure.
+    async fn record(&self, email: &str, when: DateTime<Utc>, ip: Option<&str>) -> StoreResult<()>;
+    /// Times of the failures for `email` with `when >= since`, oldest first.
+    async fn failures_since(
+        &self,
+        email: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<DateTime<Utc>>>;
+    /// Delete every failure for `email`.
+    async fn clear(&self, email: &str) -> StoreResult<u64>;
+    /// Delete failures with `when < before`.
+    async fn purge_before(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+/// The `mfa_codes` repository.
+#[async_trait]
+pub trait MfaCodeStore: Debug + Send + Sync + 'static {
+    /// Replace the `(user_id, kind)` row or insert it.
+    async fn put(&self, code: MfaCode) -> StoreResult<()>;
+    /// The `(user_id, kind)` row.
+    async fn get(&self, user_id: &str, kind: MfaKind) -> StoreResult<Option<MfaCode>>;
+    /// Atomically add one wrong guess; returns the new attempt count, `None` when no row.
+    async fn increment_attempts(&self, user_id: &str, kind: MfaKind) -> StoreResult<Option<i32>>;
+    /// Atomically delete the row; `true` for the one caller that deleted it.
+    async fn delete(&self, user_id: &str, kind: MfaKind) -> StoreResult<bool>;
+    /// Delete every code of a user.
+    async fn delete_for_user(&self, user_id: &str) -> StoreResult<u64>;
+    /// Delete rows with `expires_at < now`.
+    async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+/// The `oauth_identities` repository.
+#[async_trait]
+pub trait OAuthIdentityStore: Debug + Send + Sync + 'static {
+    /// Insert; either uniqueness clash is [`StoreError::Conflict`].
+    async fn create(&self, identity: NewOAuthIdentity) -> StoreResult<OAuthIdentity>;
+    /// Look up by `(provider, subject_id)`.
+    async fn find(&self, provider: &str, subject_id: &str) -> StoreResult<Option<OAuthIdentity>>;
+    /// A user's identities ordered by `linked_at`.
+    async fn list_for_user(&self, user_id: &str) -> StoreResult<Vec<OAuthIdentity>>;
+    /// Delete the user's identity for `provider`.
+    async fn delete(&self, user_id: &str, provider: &str) -> StoreResult<bool>;
+    /// Delete every identity of a user.
+    async fn delete_for_user(&self, user_id: &str) -> StoreResult<u64>;
+    /// Set `last_used_at`.
+    async fn touch_last_used(&self, id: &str, when: DateTime<Utc>) -> StoreResult<()>;
+}
+
+/// The `oauth_states` repository.
+#[async_trait]
+pub trait OAuthStateStore: Debug + Send + Sync + 'static {
+    /// Insert a new state row.
+    async fn create(&self, state: OAuthState) -> StoreResult<()>;
+    /// Look up by id.
+    async fn get(&self, id: &str) -> StoreResult<Option<OAuthState>>;
+    /// Record the callback's result; `expires_at` optionally shortened.
+    async fn set_result(
+        &self,
+        id: &str,
+        token: &str,
+        was_new: bool,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> StoreResult<bool>;
+    /// Atomically read and delete.
+    async fn consume(&self, id: &str) -> StoreResult<Option<OAuthState>>;
+    /// Delete rows with `expires_at < now`.
+    async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+/// Every repository regstack uses, as shareable trait objects.
+#[derive(Debug, Clone)]
+pub struct Stores {
+    pub users: Arc<dyn UserStore>,
+    pub pending: Arc<dyn PendingStore>,
+    pub revocations: Arc<dyn RevocationStore>,
+    pub login_attempts: Arc<dyn LoginAttemptStore>,
+    pub mfa_codes: Arc<dyn MfaCodeStore>,
+    pub oauth_identities: Arc<dyn OAuthIdentityStore>,
+    pub oauth_states: Arc<dyn OAuthStateStore>,
+}
+
+/// Counts of rows removed by [`Stores::purge_expired`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeReport {
+    pub pending: u64,
+    pub revocations: u64,
+    pub login_attempts: u64,
+    pub mfa_codes: u64,
+    pub oauth_states: u64,
+}
+
+impl Stores {
+    /// Delete expired rows everywhere (`spec/domain.md` §10.4).
+    pub async fn purge_expired(
+        &self,
+        now: DateTime<Utc>,
+        lockout_window: chrono::Duration,
+    ) -> StoreResult<PurgeReport> {
+        Ok(PurgeReport {
+            pending: self.pending.purge_expired(now).await?,
+            revocations: self.revocations.purge_expired(now).await?,
+            login_attempts: self
+                .login_attempts
+                .purge_before(now - lockout_window)
+                .await?,
+            mfa_codes: self.mfa_codes.purge_expired(now).await?,
+            oauth_states: self.oauth_states.purge_expired(now).await?,
+        })
+    }
+}
+
+/// Where the schema of a database stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaStatus {
+    /// The revision found (`None` for an empty database).
+    pub current: Option<String>,
+    /// The revision this build brings a database to.
+    pub head: String,
+}
+
+impl SchemaStatus {
+    /// Whether the database is at head.
+    pub fn is_at_head(&self) -> bool {
+        self.current.as_deref() == Some(self.head.as_str())
+    }
+}
+
+/// A storage backend: the repositories plus lifecycle.
+#[async_trait]
+pub trait Backend: Debug + Send + Sync + 'static {
+    /// Short name (`sqlite`, `postgres`, `mongo`).
+    fn name(&self) -> &'static str;
+    /// The repositories of this backend.
+    fn stores(&self) -> Stores;
+    /// Bring the schema to head (idempotent).
+    async fn install_schema(&self) -> StoreResult<()>;
+    /// The schema revision found and expected.
+    async fn schema_status(&self) -> StoreResult<SchemaStatus>;
+    /// Cheap round trip to the database.
+    async fn ping(&self) -> StoreResult<()>;
+    /// Close connection pools.
+    async fn close(&self);
+}
+
+impl<B: Backend> From<&B> for Stores {
+    fn from(b: &B) -> Self {
+        b.stores()
+    }
+}

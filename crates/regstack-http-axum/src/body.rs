@@ -1,0 +1,322 @@
+//! Request bodies the way FastAPI reads them: content-type rules, a size limit, the
+//! `json_invalid` / `missing` / `model_attributes_type` errors, and field validation that
+//! produces the pydantic-style 422 envelope (`spec/http-api.md` §1.4–§1.7).
+
+use axum::extract::{FromRequest, Request};
+use axum::http::header::CONTENT_TYPE;
+use regstack_core::email_address;
+use serde_json::{Map, Value, json};
+
+use crate::error::ApiError;
+use regstack_core::RegStack;
+
+/// One entry of the 422 `detail` list.
+#[derive(Debug, Clone)]
+pub struct ValidationItem {
+    pub kind: &'static str,
+    pub loc: Vec<Value>,
+    pub msg: String,
+    pub input: Value,
+    pub ctx: Option<Value>,
+}
+
+impl ValidationItem {
+    /// The JSON form (keys `type, loc, msg, input[, ctx]`).
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("type".into(), Value::from(self.kind));
+        m.insert("loc".into(), Value::Array(self.loc.clone()));
+        m.insert("msg".into(), Value::from(self.msg.clone()));
+        m.insert("input".into(), self.input.clone());
+        if let Some(ctx) = &self.ctx {
+            m.insert("ctx".into(), ctx.clone());
+        }
+        Value::Object(m)
+    }
+}
+
+fn body_item(kind: &'static str, msg: &str, input: Value) -> ValidationItem {
+    ValidationItem {
+        kind,
+        loc: vec![Value::from("body")],
+        msg: msg.to_owned(),
+        input,
+        ctx: None,
+    }
+}
+
+/// A request body read and parsed as JSON, not yet validated. `None` when the body is empty.
+#[derive(Debug)]
+pub struct JsonBody(pub Option<Value>);
+
+fn is_json_content_type(ct: &str) -> bool {
+    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Character offset of a serde_json error position (1-based line / column).
+fn char_offset(text: &str, line: usize, column: usize) -> usize {
+    let mut offset = 0;
+    for (i, l) in text.split('\n').enumerate() {
+        if i + 1 == line {
+            let col_bytes = column.saturating_sub(1).min(l.len());
+            let mut idx = col_bytes;
+            while !l.is_char_boundary(idx) {
+                idx -= 1;
+            }
+            return offset + l[..idx].chars().count();
+        }
+        offset += l.chars().count() + 1;
+    }
+    offset
+}
+
+impl<S> FromRequest<S> for JsonBody
+where
+    S: Send + Sync,
+    RegStack: axum::extract::FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let limit = <RegStack as axum::extract::FromRef<S>>::from_ref(state)
+            .config()
+            .max_body_bytes;
+        let content_type = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap_or("\u{0}").to_owned());
+        let bytes = axum::body::to_bytes(req.into_body(), limit)
+            .await
+            .map_err(|_| ApiError::PayloadTooLarge)?;
+        if let Some(ct) = content_type
+            && !is_json_content_type(&ct)
+        {
+            if bytes.is_empty() {
+                return Ok(JsonBody(None));
+            }
+            // Not JSON: the raw text goes to validation, which refuses it as a non-object.
+            return Ok(JsonBody(Some(Value::from(
+                String::from_utf8_lossy(&bytes).into_owned(),
+            ))));
+        }
+        if bytes.is_empty() {
+            return Ok(JsonBody(None));
+        }
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Null) => Ok(JsonBody(None)),
+            Ok(v) => Ok(JsonBody(Some(v))),
+            Err(e) => {
+                let text = String::from_utf8_lossy(&bytes);
+                let pos = char_offset(&text, e.line(), e.column());
+                let message = e.to_string();
+                let message = message
+                    .rsplit_once(" at line ")
+                    .map_or(message.as_str(), |(m, _)| m)
+                    .to_owned();
+                Err(ApiError::Validation(vec![ValidationItem {
+                    kind: "json_invalid",
+                    loc: vec![Value::from("body"), Value::from(pos)],
+                    msg: "JSON decode error".into(),
+                    input: json!({}),
+                    ctx: Some(json!({ "error": message })),
+                }]))
+            }
+        }
+    }
+}
+
+/// A request schema: reads its fields from a JSON object, recording every error.
+pub trait Schema: Sized {
+    /// The declared field names (anything else is `extra_forbidden`).
+    const FIELDS: &'static [&'static str];
+    /// Read the fields; `None` when any error was recorded.
+    fn read(f: &mut Fields<'_>) -> Option<Self>;
+}
+
+/// Validate a parsed body against a schema (the body is required).
+pub fn validate<T: Schema>(body: JsonBody) -> Result<T, ApiError> {
+    let Some(value) = body.0 else {
+        return Err(ApiError::Validation(vec![body_item(
+            "missing",
+            "Field required",
+            Value::Null,
+        )]));
+    };
+    let Value::Object(obj) = &value else {
+        return Err(ApiError::Validation(vec![body_item(
+            "model_attributes_type",
+            "Input should be a valid dictionary or object to extract fields from",
+            value.clone(),
+        )]));
+    };
+    let mut f = Fields {
+        obj,
+        errors: Vec::new(),
+    };
+    let out = T::read(&mut f);
+    for (k, v) in obj {
+        if !T::FIELDS.contains(&k.as_str()) {
+            f.errors.push(ValidationItem {
+                kind: "extra_forbidden",
+                loc: vec![Value::from("body"), Value::from(k.clone())],
+                msg: "Extra inputs are not permitted".into(),
+                input: v.clone(),
+                ctx: None,
+            });
+        }
+    }
+    match out {
+        Some(v) if f.errors.is_empty() => Ok(v),
+        _ => Err(ApiError::Validation(f.errors)),
+    }
+}
+
+/// Field reader handed to [`Schema::read`].
+#[derive(Debug)]
+pub struct Fields<'a> {
+    obj: &'a Map<String, Value>,
+    errors: Vec<ValidationItem>,
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "character" } else { "characters" }
+}
+
+impl Fields<'_> {
+    fn push(&mut self, kind: &'static str, name: &str, msg: String, input: Value, ctx: Option<Value>) {
+        self.errors.push(ValidationItem {
+            kind,
+            loc: vec![Value::from("body"), Value::from(name)],
+            msg,
+            input,
+            ctx,
+        });
+    }
+
+    fn required(&mut self, name: &str) -> Option<&Value> {
+        match self.obj.get(name) {
+            Some(v) => Some(v),
+            None => {
+                let whole = Value::Object(self.obj.clone());
+                self.push("missing", name, "Field required".into(), whole, None);
+                None
+            }
+        }
+    }
+
+    fn as_string(&mut self, name: &str, v: &Value) -> Option<String> {
+        match v {
+            Value::String(s) => Some(s.clone()),
+            other => {
+                self.push(
+                    "string_type",
+                    name,
+                    "Input should be a valid string".into(),
+                    other.clone(),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    fn check_len(&mut self, name: &str, s: String, min: usize, max: usize) -> Option<String> {
+        let n = s.chars().count();
+        if n < min {
+            self.push(
+                "string_too_short",
+                name,
+                format!("String should have at least {min} {}", plural(min)),
+                Value::from(s),
+                Some(serde_json::json!({ "min_length": min })),
+            );
+            return None;
+        }
+        if n > max {
+            self.push(
+                "string_too_long",
+                name,
+                format!("String should have at most {max} {}", plural(max)),
+                Value::from(s),
+                Some(serde_json::json!({ "max_length": max })),
+            );
+            return None;
+        }
+        Some(s)
+    }
+
+    /// A required string of any length.
+    pub fn string(&mut self, name: &str) -> Option<String> {
+        let v = self.required(name)?.clone();
+        self.as_string(name, &v)
+    }
+
+    /// A required string of `min..=max` code points.
+    pub fn string_len(&mut self, name: &str, min: usize, max: usize) -> Option<String> {
+        let s = self.string(name)?;
+        self.check_len(name, s, min, max)
+    }
+
+    /// A password: 8–128 code points.
+    pub fn password(&mut self, name: &str) -> Option<String> {
+        self.string_len(
+            name,
+            regstack_core::PASSWORD_MIN_CHARS,
+            regstack_core::PASSWORD_MAX_CHARS,
+        )
+    }
+
+    /// A required email, returned normalised.
+    pub fn email(&mut self, name: &str) -> Option<String> {
+        let s = self.string(name)?;
+        match email_address::normalize(&s) {
+            Ok(e) => Some(e),
+            Err(reason) => {
+                self.push(
+                    "value_error",
+                    name,
+                    format!("value is not a valid email address: {reason}"),
+                    Value::from(s),
+                    Some(serde_json::json!({ "reason": reason.0 })),
+                );
+                None
+            }
+        }
+    }
+
+    /// An optional nullable string of at most `max` code points: `None` when absent,
+    /// `Some(None)` for an explicit `null`.
+    pub fn optional_string(&mut self, name: &str, max: usize) -> Option<Option<Option<String>>> {
+        match self.obj.get(name).cloned() {
+            None => Some(None),
+            Some(Value::Null) => Some(Some(None)),
+            Some(v) => {
+                let s = self.as_string(name, &v)?;
+                let s = self.check_len(name, s, 0, max)?;
+                Some(Some(Some(s)))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_count_characters() {
+        assert_eq!(char_offset("{\"a\": x}", 1, 7), 6);
+        assert_eq!(char_offset("{\n\"é\": x}", 2, 7), 7);
+    }
+
+    #[test]
+    fn json_content_types() {
+        assert!(is_json_content_type("application/json"));
+        assert!(is_json_content_type("Application/JSON; charset=utf-8"));
+        assert!(is_json_content_type("application/merge-patch+json"));
+        assert!(!is_json_content_type("text/plain"));
+        assert!(!is_json_content_type("application/x-www-form-urlencoded"));
+    }
+}

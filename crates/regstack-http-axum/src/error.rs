@@ -1,0 +1,155 @@
+//! Every error answer of the JSON API: the one place where core outcomes become status codes
+//! and the exact `detail` strings of `spec/http-api.md` §5.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use regstack_core::{AuthFailure, Error, MfaFailure};
+use serde_json::{Value, json};
+
+use crate::body::ValidationItem;
+
+/// An error answer.
+#[derive(Debug)]
+pub enum ApiError {
+    /// A flow ended without success.
+    Core(Error),
+    /// 422 with the validation envelope.
+    Validation(Vec<ValidationItem>),
+    /// 413: the body exceeds `max_body_bytes`.
+    PayloadTooLarge,
+    /// Any `{"detail": ...}` answer with a fixed status.
+    Detail(StatusCode, String),
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError::Core(e)
+    }
+}
+
+impl From<AuthFailure> for ApiError {
+    fn from(e: AuthFailure) -> Self {
+        ApiError::Core(Error::Auth(e))
+    }
+}
+
+/// `{"detail": detail}` with `status`.
+pub fn detail(status: StatusCode, detail: impl Into<String>) -> Response {
+    (status, axum::Json(json!({ "detail": detail.into() }))).into_response()
+}
+
+/// The plain-text 500 of Starlette.
+pub fn internal_error() -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "Internal Server Error",
+    )
+        .into_response()
+}
+
+/// The 401 of bearer authentication for one failure.
+fn auth_response(f: AuthFailure) -> Response {
+    let (text, challenge) = match f {
+        AuthFailure::Missing => ("Authentication required.", true),
+        AuthFailure::InvalidToken => ("Invalid or expired token.", true),
+        AuthFailure::Revoked => ("Token has been revoked.", false),
+        AuthFailure::Inactive => ("User no longer active.", false),
+        AuthFailure::Invalidated => ("Session was invalidated; please sign in again.", false),
+    };
+    let mut resp = detail(StatusCode::UNAUTHORIZED, text);
+    if challenge {
+        resp.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    resp
+}
+
+/// The 400 detail of an SMS-code failure at sign-in.
+pub fn login_mfa_detail(f: MfaFailure) -> String {
+    match f {
+        MfaFailure::Missing => "No pending sign-in code — start the login flow again.".into(),
+        MfaFailure::Locked => "Too many wrong attempts — start the login flow again.".into(),
+        MfaFailure::Expired => "Sign-in code has expired. Try logging in again.".into(),
+        MfaFailure::Wrong { attempts_remaining } => wrong_code(attempts_remaining),
+    }
+}
+
+/// `Wrong code; <n> attempts remaining.` / `Wrong code.`
+pub fn wrong_code(n: i32) -> String {
+    if n > 0 {
+        format!("Wrong code; {n} attempts remaining.")
+    } else {
+        "Wrong code.".into()
+    }
+}
+
+fn core_response(e: Error) -> Response {
+    use StatusCode as S;
+    match e {
+        Error::RegistrationDisabled => detail(S::FORBIDDEN, "Registration is disabled."),
+        Error::EmailAlreadyRegistered => {
+            detail(S::CONFLICT, "An account with that email already exists.")
+        }
+        Error::InvalidVerificationToken => detail(
+            S::BAD_REQUEST,
+            "Verification link is invalid or has expired. Request a new one.",
+        ),
+        Error::AlreadyVerified => {
+            detail(S::BAD_REQUEST, "This email is already registered. Please sign in.")
+        }
+        Error::LockedOut { retry_after, .. } => {
+            let mut resp = detail(
+                S::TOO_MANY_REQUESTS,
+                format!("Too many failed attempts. Try again in {retry_after} seconds."),
+            );
+            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            resp
+        }
+        Error::InvalidCredentials { remaining } => match remaining {
+            Some(n) if n > 0 => detail(
+                S::UNAUTHORIZED,
+                format!("Invalid email or password. {n} attempt(s) remaining."),
+            ),
+            _ => detail(S::UNAUTHORIZED, "Invalid email or password."),
+        },
+        Error::AccountDisabled => detail(S::FORBIDDEN, "Account is disabled."),
+        Error::EmailNotVerified => detail(S::FORBIDDEN, "Email address has not been verified."),
+        Error::InvalidMfaSession => detail(
+            S::BAD_REQUEST,
+            "Sign-in session is invalid or has expired. Start over from sign-in.",
+        ),
+        Error::MfaCode(f) => detail(S::BAD_REQUEST, login_mfa_detail(f)),
+        Error::TokenAccountMismatch => {
+            detail(S::BAD_REQUEST, "Token does not match an active account.")
+        }
+        Error::Auth(f) => auth_response(f),
+        Error::NotSuperuser => detail(S::FORBIDDEN, "Administrator privileges required."),
+        other => {
+            tracing::error!(target: "regstack.http", error = %other, source = ?std::error::Error::source(&other), "request failed");
+            internal_error()
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::Core(e) => core_response(e),
+            ApiError::Validation(items) => {
+                let list: Vec<Value> = items.iter().map(ValidationItem::to_json).collect();
+                (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    axum::Json(json!({ "detail": list })),
+                )
+                    .into_response()
+            }
+            ApiError::PayloadTooLarge => {
+                detail(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large.")
+            }
+            ApiError::Detail(status, text) => detail(status, text),
+        }
+    }
+}

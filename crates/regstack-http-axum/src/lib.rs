@@ -1,0 +1,115 @@
+#![doc = include_str!("../README.md")]
+
+pub mod body;
+pub mod error;
+pub mod extract;
+mod routes;
+pub mod wire;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use regstack_core::RegStack;
+
+pub use crate::error::ApiError;
+pub use crate::extract::{CurrentUser, OptionalUser, Superuser};
+pub use crate::routes::healthz;
+
+/// The axum version this crate is built with, so hosts can match it.
+pub use axum;
+
+/// The router-relative paths of the JSON API mounted for this configuration.
+pub fn route_paths(_rs: &RegStack) -> Vec<&'static str> {
+    vec![
+        "/register",
+        "/verify",
+        "/resend-verification",
+        "/login",
+        "/login/mfa-confirm",
+        "/logout",
+        "/me",
+    ]
+}
+
+/// The JSON API with router-relative paths (`/login`, `/me`, ...), ready to be nested under
+/// `api_prefix` by a host. Routes are decided once, from the configuration.
+pub fn router(rs: RegStack) -> Router {
+    Router::new()
+        .route("/register", post(routes::register))
+        .route("/verify", post(routes::verify))
+        .route("/resend-verification", post(routes::resend_verification))
+        .route("/login", post(routes::login))
+        .route("/login/mfa-confirm", post(routes::login_mfa_confirm))
+        .route("/logout", post(routes::logout))
+        .route("/me", get(routes::me).patch(routes::patch_me))
+        .with_state(rs)
+}
+
+/// A complete application: the JSON API under `api_prefix`, `GET /healthz`, and the
+/// framework answers of 0.9.3 (JSON 404 / 405 bodies, 307 for a trailing slash).
+pub fn app(rs: RegStack) -> Router {
+    let prefix = rs.config().api_prefix().to_owned();
+    let known: Arc<Vec<String>> = Arc::new(
+        route_paths(&rs)
+            .into_iter()
+            .map(|p| format!("{prefix}{p}"))
+            .chain(std::iter::once("/healthz".to_owned()))
+            .collect(),
+    );
+    let api = router(rs.clone());
+    let base = Router::new().route("/healthz", get(healthz)).with_state(rs);
+    let mounted = if prefix.is_empty() || prefix == "/" {
+        base.merge(api)
+    } else {
+        base.nest(&prefix, api)
+    };
+    mounted
+        .fallback(move |req: Request| fallback(known.clone(), req))
+        .layer(middleware::from_fn(json_405))
+}
+
+/// 404 `{"detail":"Not Found"}`, or 307 to the same URL without a trailing slash when that
+/// names a route.
+async fn fallback(known: Arc<Vec<String>>, req: Request) -> Response {
+    let path = req.uri().path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        if known.iter().any(|k| k == trimmed) {
+            let host = req
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("localhost");
+            let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
+            let location = format!("http://{host}{trimmed}{query}");
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                return (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, v)]).into_response();
+            }
+        }
+    }
+    error::detail(StatusCode::NOT_FOUND, "Not Found")
+}
+
+/// Give axum's bare 405 (which keeps its `Allow` header) the JSON body of 0.9.3.
+async fn json_405(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    if resp.status() != StatusCode::METHOD_NOT_ALLOWED
+        || resp.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return resp;
+    }
+    let (mut parts, _) = resp.into_parts();
+    let body = error::detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+    let (body_parts, body) = body.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    for (k, v) in &body_parts.headers {
+        parts.headers.insert(k, v.clone());
+    }
+    Response::from_parts(parts, body)
+}
+

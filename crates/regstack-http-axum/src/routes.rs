@@ -1,0 +1,222 @@
+//! The handlers of the JSON API. Each one validates its body, calls one core flow and renders
+//! the outcome; no business rule lives here.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use regstack_core::flows::{LoginOutcome, RegisterInput, Registered};
+use regstack_core::{FULL_NAME_MAX_CHARS, RegStack};
+use serde_json::json;
+
+use crate::body::{Fields, JsonBody, Schema, validate};
+use crate::error::ApiError;
+use crate::extract::{CurrentUser, authenticate};
+use crate::wire::{MessageResponse, TokenResponse, UserPublic, isoformat};
+
+type ApiResult = Result<Response, ApiError>;
+
+struct RegisterReq {
+    email: String,
+    password: String,
+    full_name: Option<String>,
+}
+
+impl Schema for RegisterReq {
+    const FIELDS: &'static [&'static str] = &["email", "password", "full_name"];
+    fn read(f: &mut Fields<'_>) -> Option<Self> {
+        let email = f.email("email");
+        let password = f.password("password");
+        let full_name = f.optional_string("full_name", FULL_NAME_MAX_CHARS);
+        Some(Self {
+            email: email?,
+            password: password?,
+            full_name: full_name?.flatten(),
+        })
+    }
+}
+
+pub(crate) async fn register(State(rs): State<RegStack>, body: JsonBody) -> ApiResult {
+    let req: RegisterReq = validate(body)?;
+    let outcome = rs
+        .register(RegisterInput {
+            email: req.email,
+            password: req.password,
+            full_name: req.full_name,
+        })
+        .await?;
+    Ok(match outcome {
+        Registered::Pending { email, expires_at } => (
+            StatusCode::CREATED,
+            Json(json!({
+                "status": "pending_verification",
+                "email": email,
+                "expires_at": isoformat(&expires_at),
+            })),
+        )
+            .into_response(),
+        Registered::Created(user) => {
+            (StatusCode::CREATED, Json(UserPublic::from(&user))).into_response()
+        }
+    })
+}
+
+struct TokenReq {
+    token: String,
+}
+
+impl Schema for TokenReq {
+    const FIELDS: &'static [&'static str] = &["token"];
+    fn read(f: &mut Fields<'_>) -> Option<Self> {
+        Some(Self {
+            token: f.string("token")?,
+        })
+    }
+}
+
+pub(crate) async fn verify(State(rs): State<RegStack>, body: JsonBody) -> ApiResult {
+    let req: TokenReq = validate(body)?;
+    let user = rs.verify(&req.token).await?;
+    Ok(Json(UserPublic::from(&user)).into_response())
+}
+
+struct EmailReq {
+    email: String,
+}
+
+impl Schema for EmailReq {
+    const FIELDS: &'static [&'static str] = &["email"];
+    fn read(f: &mut Fields<'_>) -> Option<Self> {
+        Some(Self {
+            email: f.email("email")?,
+        })
+    }
+}
+
+pub(crate) async fn resend_verification(State(rs): State<RegStack>, body: JsonBody) -> ApiResult {
+    let req: EmailReq = validate(body)?;
+    rs.resend_verification(req.email);
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(MessageResponse {
+            message: "If a pending registration exists, a new email has been sent.",
+        }),
+    )
+        .into_response())
+}
+
+struct LoginReq {
+    email: String,
+    password: String,
+}
+
+impl Schema for LoginReq {
+    const FIELDS: &'static [&'static str] = &["email", "password"];
+    fn read(f: &mut Fields<'_>) -> Option<Self> {
+        let email = f.email("email");
+        let password = f.password("password");
+        Some(Self {
+            email: email?,
+            password: password?,
+        })
+    }
+}
+
+fn token_response(access_token: String, expires_in: i64) -> Response {
+    Json(TokenResponse {
+        access_token,
+        token_type: "bearer",
+        expires_in,
+    })
+    .into_response()
+}
+
+pub(crate) async fn login(State(rs): State<RegStack>, body: JsonBody) -> ApiResult {
+    let req: LoginReq = validate(body)?;
+    Ok(match rs.login(&req.email, &req.password).await? {
+        LoginOutcome::Token(t) => token_response(t.access_token, t.expires_in),
+        LoginOutcome::MfaRequired {
+            mfa_pending_token,
+            expires_in,
+        } => Json(json!({
+            "status": "mfa_required",
+            "mfa_pending_token": mfa_pending_token,
+            "expires_in": expires_in,
+            "delivery": "sms",
+        }))
+        .into_response(),
+    })
+}
+
+struct MfaConfirmReq {
+    mfa_pending_token: String,
+    code: String,
+}
+
+impl Schema for MfaConfirmReq {
+    const FIELDS: &'static [&'static str] = &["mfa_pending_token", "code"];
+    fn read(f: &mut Fields<'_>) -> Option<Self> {
+        let token = f.string("mfa_pending_token");
+        let code = f.string_len("code", 4, 10);
+        Some(Self {
+            mfa_pending_token: token?,
+            code: code?,
+        })
+    }
+}
+
+pub(crate) async fn login_mfa_confirm(State(rs): State<RegStack>, body: JsonBody) -> ApiResult {
+    let req: MfaConfirmReq = validate(body)?;
+    let t = rs.login_mfa_confirm(&req.mfa_pending_token, &req.code).await?;
+    Ok(token_response(t.access_token, t.expires_in))
+}
+
+pub(crate) async fn logout(State(rs): State<RegStack>, headers: HeaderMap) -> ApiResult {
+    let auth = authenticate(&rs, &headers).await?;
+    rs.logout(&auth).await?;
+    Ok(Json(MessageResponse {
+        message: "Logged out.",
+    })
+    .into_response())
+}
+
+pub(crate) async fn me(CurrentUser(user): CurrentUser) -> Json<UserPublic> {
+    Json(UserPublic::from(&user))
+}
+
+struct ProfileReq {
+    full_name: Option<Option<String>>,
+}
+
+impl Schema for ProfileReq {
+    const FIELDS: &'static [&'static str] = &["full_name"];
+    fn read(f: &mut Fields<'_>) -> Option<Self> {
+        Some(Self {
+            full_name: f.optional_string("full_name", FULL_NAME_MAX_CHARS)?,
+        })
+    }
+}
+
+pub(crate) async fn patch_me(
+    State(rs): State<RegStack>,
+    headers: HeaderMap,
+    body: JsonBody,
+) -> ApiResult {
+    let auth = authenticate(&rs, &headers).await?;
+    let req: ProfileReq = validate(body)?;
+    let user = rs.update_profile(&auth.user, req.full_name).await?;
+    Ok(Json(UserPublic::from(&user)).into_response())
+}
+
+/// `GET /healthz`: 200 while the database answers, 503 otherwise.
+pub async fn healthz(State(rs): State<RegStack>) -> Response {
+    if rs.healthy().await {
+        Json(json!({ "status": "ok" })).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unavailable" })),
+        )
+            .into_response()
+    }
+}

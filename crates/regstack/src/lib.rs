@@ -1,0 +1,165 @@
+#![doc = include_str!("../README.md")]
+
+use std::sync::Arc;
+
+pub use regstack_core as core;
+pub use regstack_core::config::{self, LoadOptions, RegStackConfig};
+pub use regstack_core::flows;
+pub use regstack_core::store::{self, Backend, Stores};
+pub use regstack_core::{
+    Clock, EmailMessage, Event, FrozenClock, MailComposer, Mailer, RegStack, RegStackBuilder,
+    SmsMessage, SmsSender, SystemClock, User,
+};
+pub use regstack_mail as mail;
+pub use regstack_sms as sms;
+
+#[cfg(feature = "axum")]
+pub use regstack_http_axum as axum;
+#[cfg(feature = "sqlite")]
+pub use regstack_store_sqlite as sqlite;
+
+/// Why an instance could not be assembled from its configuration.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Build(#[from] regstack_core::regstack::BuildError),
+    #[error(transparent)]
+    Config(#[from] regstack_core::config::ConfigError),
+    #[error(transparent)]
+    Store(#[from] regstack_core::StoreError),
+    #[error("unrecognised database_url scheme `{0}` (expected sqlite://, postgresql:// or mongodb://)")]
+    UnknownScheme(String),
+    #[error("{what} needs the `{feature}` feature of the regstack crate")]
+    MissingFeature {
+        what: &'static str,
+        feature: &'static str,
+    },
+}
+
+/// The storage backend kinds, as chosen by the `database_url` scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    Sqlite,
+    Postgres,
+    Mongo,
+}
+
+/// Which backend a `database_url` selects (`spec/domain.md` §1), case-insensitively.
+pub fn backend_kind(url: &str) -> Result<BackendKind, Error> {
+    let lower = url.to_ascii_lowercase();
+    let scheme = lower.split("://").next().unwrap_or_default();
+    match scheme {
+        "sqlite" | "sqlite+aiosqlite" => Ok(BackendKind::Sqlite),
+        "postgresql" | "postgresql+asyncpg" | "postgres" => Ok(BackendKind::Postgres),
+        "mongodb" | "mongodb+srv" => Ok(BackendKind::Mongo),
+        _ if !lower.contains("://") => Err(Error::UnknownScheme(String::new())),
+        other => Err(Error::UnknownScheme(other.to_owned())),
+    }
+}
+
+/// Open the backend named by `database_url`.
+pub async fn connect(config: &RegStackConfig) -> Result<Arc<dyn Backend>, Error> {
+    let url = config.database_url.expose();
+    match backend_kind(url)? {
+        #[cfg(feature = "sqlite")]
+        BackendKind::Sqlite => Ok(Arc::new(
+            regstack_store_sqlite::SqliteBackend::connect(url).await?,
+        )),
+        #[cfg(not(feature = "sqlite"))]
+        BackendKind::Sqlite => Err(Error::MissingFeature {
+            what: "a sqlite:// database_url",
+            feature: "sqlite",
+        }),
+        BackendKind::Postgres => Err(Error::MissingFeature {
+            what: "a postgresql:// database_url",
+            feature: "postgres",
+        }),
+        BackendKind::Mongo => Err(Error::MissingFeature {
+            what: "a mongodb:// database_url",
+            feature: "mongo",
+        }),
+    }
+}
+
+/// The mail transport named by `[email] backend`.
+pub fn mailer_from_config(config: &RegStackConfig) -> Result<Arc<dyn Mailer>, Error> {
+    use regstack_core::config::EmailBackend;
+    match config.email.backend {
+        EmailBackend::Console => Ok(Arc::new(mail::ConsoleMailer::from_config(&config.email))),
+        EmailBackend::Smtp => Err(Error::MissingFeature {
+            what: "email backend `smtp`",
+            feature: "smtp",
+        }),
+        EmailBackend::Ses => Err(Error::MissingFeature {
+            what: "email backend `ses`",
+            feature: "ses",
+        }),
+    }
+}
+
+/// The SMS transport named by `[sms] backend`.
+pub fn sms_from_config(config: &RegStackConfig) -> Result<Arc<dyn SmsSender>, Error> {
+    use regstack_core::config::SmsBackend;
+    match config.sms.backend {
+        SmsBackend::Null => Ok(Arc::new(sms::NullSms::from_config(&config.sms))),
+        SmsBackend::Sns => Err(Error::MissingFeature {
+            what: "sms backend `sns`",
+            feature: "sns",
+        }),
+        SmsBackend::Twilio => Err(Error::MissingFeature {
+            what: "sms backend `twilio`",
+            feature: "twilio",
+        }),
+    }
+}
+
+/// Complete a builder with whatever the host did not supply, as the configuration names it:
+/// the backend from `database_url`, the mail and SMS transports from `[email]` / `[sms]`.
+/// Fails closed: a configuration that cannot be honoured is an error, never a silent default.
+pub async fn build(mut builder: RegStackBuilder) -> Result<RegStack, Error> {
+    let config = builder.config().clone();
+    config.validate()?;
+    config.check_startup()?;
+    if config.rate_limits().first().is_some() {
+        return Err(Error::MissingFeature {
+            what: "per-route rate limits (*_rate_limit)",
+            feature: "rate-limit",
+        });
+    }
+    if !builder.has_mailer() {
+        builder = builder.mailer(mailer_from_config(&config)?);
+    }
+    if !builder.has_sms() {
+        builder = builder.sms(sms_from_config(&config)?);
+    }
+    if !builder.has_stores() {
+        builder = builder.backend(connect(&config).await?);
+    }
+    Ok(builder.build()?)
+}
+
+/// Build an instance entirely from its configuration.
+pub async fn from_config(config: RegStackConfig) -> Result<RegStack, Error> {
+    build(RegStack::builder(config)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemes_pick_backends() {
+        for (url, kind) in [
+            ("sqlite+aiosqlite:///./x.db", BackendKind::Sqlite),
+            ("SQLITE:///:memory:", BackendKind::Sqlite),
+            ("postgresql+asyncpg://u@h/db", BackendKind::Postgres),
+            ("postgres://h/db", BackendKind::Postgres),
+            ("mongodb+srv://h/db", BackendKind::Mongo),
+        ] {
+            assert_eq!(backend_kind(url).unwrap(), kind, "{url}");
+        }
+        assert!(matches!(backend_kind("mysql://h/db"), Err(Error::UnknownScheme(s)) if s == "mysql"));
+        assert!(backend_kind("nonsense").is_err());
+    }
+}
