@@ -1,1 +1,222 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+
+pub mod cases;
+pub mod support;
+
+use regstack_core::store::Stores;
+
+#[doc(hidden)]
+pub use regstack_core;
+#[doc(hidden)]
+pub use tokio;
+
+/// What a conformance factory yields: something that gives the [`Stores`] under test and
+/// keeps whatever they need alive (a temporary directory, a server handle, ...) until the
+/// case ends.
+///
+/// Implemented for [`Stores`] and for `(Stores, G)` with any guard `G`.
+pub trait Fixture: Send + 'static {
+    /// The stores under test.
+    fn stores(&self) -> Stores;
+}
+
+impl Fixture for Stores {
+    fn stores(&self) -> Stores {
+        self.clone()
+    }
+}
+
+impl<G: Send + 'static> Fixture for (Stores, G) {
+    fn stores(&self) -> Stores {
+        self.0.clone()
+    }
+}
+
+/// Expand the conformance suite into `#[tokio::test]`s (multi-thread runtime, 4 workers), one
+/// module per group and one test per case.
+///
+/// `$factory` is an expression evaluated afresh in every test, yielding a future whose output
+/// implements [`Fixture`] over **empty, isolated** stores. It is resolved in the invoking
+/// module (the generated modules `use super::*`).
+///
+/// ```text
+/// regstack_store_tests::conformance_tests!(fresh_db());            // every group
+/// regstack_store_tests::conformance_tests!(fresh_db(); users);     // chosen groups
+/// ```
+///
+/// Groups: `users`, `pending`, `revocations`, `login_attempts`, `mfa_codes`,
+/// `oauth_identities`, `oauth_states`, `stores`.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($factory:expr $(,)?) => {
+        $crate::conformance_tests!(
+            $factory;
+            users,
+            pending,
+            revocations,
+            login_attempts,
+            mfa_codes,
+            oauth_identities,
+            oauth_states,
+            stores
+        );
+    };
+    ($factory:expr; $($group:ident),+ $(,)?) => {
+        $( $crate::__conformance_group!($group, $factory); )+
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_group {
+    (users, $factory:expr) => {
+        $crate::__conformance_cases!(users, $factory;
+            create_and_get,
+            create_without_password,
+            ids_are_distinct,
+            duplicate_email_conflicts,
+            email_lookup_is_exact,
+            get_missing_is_none,
+            update_patches_given_fields,
+            update_every_field,
+            update_empty_patch_bumps_updated_at,
+            update_email_clash_conflicts,
+            update_missing_is_none,
+            delete_once,
+            count_and_list,
+        );
+    };
+    (pending, $factory:expr) => {
+        $crate::__conformance_cases!(pending, $factory;
+            upsert_and_find,
+            upsert_replaces,
+            token_hash_clash_conflicts,
+            consume_once,
+            consume_concurrently_once,
+            delete_by_email,
+            count_unexpired_and_purge_boundaries,
+        );
+    };
+    (revocations, $factory:expr) => {
+        $crate::__conformance_cases!(revocations, $factory;
+            revoke_once,
+            revoke_concurrently_once,
+            is_revoked_regardless_of_exp,
+            purge_expired_boundary,
+        );
+    };
+    (login_attempts, $factory:expr) => {
+        $crate::__conformance_cases!(login_attempts, $factory;
+            failures_since_window_and_order,
+            clear_one_email,
+            purge_before_boundary,
+        );
+    };
+    (mfa_codes, $factory:expr) => {
+        $crate::__conformance_cases!(mfa_codes, $factory;
+            put_and_get,
+            put_replaces,
+            increment_attempts,
+            increment_attempts_concurrently,
+            delete_one_winner,
+            delete_for_user,
+            purge_expired_boundary,
+        );
+    };
+    (oauth_identities, $factory:expr) => {
+        $crate::__conformance_cases!(oauth_identities, $factory;
+            create_and_find,
+            provider_subject_clash_conflicts,
+            user_provider_clash_conflicts,
+            list_for_user_ordered,
+            delete_and_delete_for_user,
+            touch_last_used,
+        );
+    };
+    (oauth_states, $factory:expr) => {
+        $crate::__conformance_cases!(oauth_states, $factory;
+            create_and_get,
+            duplicate_id_conflicts,
+            set_result,
+            consume_once,
+            consume_concurrently_once,
+            purge_expired_boundary,
+        );
+    };
+    (stores, $factory:expr) => {
+        $crate::__conformance_cases!(stores, $factory;
+            purge_expired_everywhere,
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_cases {
+    ($group:ident, $factory:expr; $($case:ident),+ $(,)?) => {
+        mod $group {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[$crate::tokio::test(
+                    flavor = "multi_thread",
+                    worker_threads = 4,
+                    crate = "::regstack_store_tests::tokio"
+                )]
+                async fn $case() {
+                    let fixture = $factory.await;
+                    let stores = $crate::Fixture::stores(&fixture);
+                    $crate::cases::$group::$case(stores).await;
+                    ::core::mem::drop(fixture);
+                }
+            )+
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    const CASE_FILES: &[(&str, &str)] = &[
+        ("users", include_str!("cases/users.rs")),
+        ("pending", include_str!("cases/pending.rs")),
+        ("revocations", include_str!("cases/revocations.rs")),
+        ("login_attempts", include_str!("cases/login_attempts.rs")),
+        ("mfa_codes", include_str!("cases/mfa_codes.rs")),
+        ("oauth_identities", include_str!("cases/oauth_identities.rs")),
+        ("oauth_states", include_str!("cases/oauth_states.rs")),
+        ("stores", include_str!("cases/stores.rs")),
+    ];
+
+    /// Every `pub async fn` case is listed in the macro, and nothing else is.
+    #[test]
+    fn macro_lists_every_case() {
+        let src = include_str!("lib.rs");
+        let start = src.find("macro_rules! __conformance_group").unwrap();
+        let end = src.find("macro_rules! __conformance_cases").unwrap();
+        let mut listed: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut group = String::new();
+        for line in src[start..end].lines().map(str::trim) {
+            if let Some(rest) = line.strip_prefix('(') {
+                if let Some((name, _)) = rest.split_once(", $factory:expr)") {
+                    group = name.to_owned();
+                }
+            } else if let Some(case) = line.strip_suffix(',') {
+                if !case.is_empty() && case.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                    listed.entry(group.clone()).or_default().push(case.to_owned());
+                }
+            }
+        }
+        let mut defined: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (group, file) in CASE_FILES {
+            for line in file.lines() {
+                if let Some(rest) = line.strip_prefix("pub async fn ") {
+                    let name = rest.split('(').next().unwrap().to_owned();
+                    defined.entry((*group).to_owned()).or_default().push(name);
+                }
+            }
+        }
+        assert_eq!(listed, defined);
+    }
+}
