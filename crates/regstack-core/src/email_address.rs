@@ -106,6 +106,18 @@ fn validate_local(local: &str) -> Result<String, InvalidEmail> {
             shown.join(", ")
         )));
     }
+    let unsafe_chars: Vec<String> = local
+        .chars()
+        .enumerate()
+        .filter(|&(i, c)| is_unsafe(c, i == 0))
+        .map(|(_, c)| format!("U+{:04X}", u32::from(c)))
+        .collect();
+    if !unsafe_chars.is_empty() {
+        return Err(invalid(format!(
+            "The email address contains unsafe characters: {}.",
+            unsafe_chars.join(", ")
+        )));
+    }
     if local.starts_with('.') {
         return Err(invalid("An email address cannot start with a period."));
     }
@@ -123,6 +135,42 @@ fn validate_local(local: &str) -> Result<String, InvalidEmail> {
         return Ok(local.to_lowercase());
     }
     Ok(local)
+}
+
+/// email-validator's `check_unsafe_chars` for a non-ASCII local part: format characters (Cf,
+/// e.g. bidirectional marks and overrides, which make an address render as another one),
+/// private-use and unassigned code points, and a combining mark in first position are refused.
+/// (Controls and spaces are already refused as non-atext.)
+fn is_unsafe(c: char, first: bool) -> bool {
+    use unicode_normalization::char::{is_combining_mark, is_public_assigned};
+    if c.is_ascii() {
+        return false;
+    }
+    let format = matches!(
+        u32::from(c),
+        0x00AD
+            | 0x0600..=0x0605
+            | 0x061C
+            | 0x06DD
+            | 0x070F
+            | 0x0890..=0x0891
+            | 0x08E2
+            | 0x180E
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x2064
+            | 0x2066..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFB
+            | 0x110BD
+            | 0x110CD
+            | 0x13430..=0x1343F
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0001
+            | 0xE0020..=0xE007F
+    );
+    format || !is_public_assigned(c) || (first && is_combining_mark(c))
 }
 
 fn validate_domain(domain: &str) -> Result<String, InvalidEmail> {
@@ -240,6 +288,11 @@ mod tests {
             "a@-example.com",
             "a@exa mple.com",
             "a@example.123",
+            "a\u{200F}b@example.com",
+            "a\u{202E}b@example.com",
+            "a\u{00AD}b@example.com",
+            "a\u{E000}@example.com",
+            "\u{0308}a@example.com",
         ] {
             assert!(normalize(input).is_err(), "{input} should be refused");
         }

@@ -66,7 +66,7 @@ pub enum StoreError {
     /// A stored value could not be decoded.
     #[error("corrupt stored value: {0}")]
     Corrupt(String),
-    /// The schema is missing or older than this build expects.
+    /// The schema is missing, older than this build expects, or at an unknown (newer) revision.
     #[error("schema error: {0}")]
     Schema(String),
     /// The database driver failed.
@@ -114,7 +114,8 @@ pub trait UserStore: Debug + Send + Sync + 'static {
 /// The `pending_registrations` repository.
 #[async_trait]
 pub trait PendingStore: Debug + Send + Sync + 'static {
-    /// Replace any pending row for this email (new id) or insert one.
+    /// Replace any pending row for this email (new id) or insert one. A `token_hash` held by
+    /// another email is [`StoreError::Conflict`].
     async fn upsert(&self, pending: NewPending) -> StoreResult<PendingRegistration>;
     /// Look up by exact email.
     async fn find_by_email(&self, email: &str) -> StoreResult<Option<PendingRegistration>>;
@@ -196,18 +197,18 @@ pub trait OAuthIdentityStore: Debug + Send + Sync + 'static {
     async fn delete(&self, user_id: &str, provider: &str) -> StoreResult<bool>;
     /// Delete every identity of a user.
     async fn delete_for_user(&self, user_id: &str) -> StoreResult<u64>;
-    /// Set `last_used_at`.
+    /// Set `last_used_at` (a missing id is not an error).
     async fn touch_last_used(&self, id: &str, when: DateTime<Utc>) -> StoreResult<()>;
 }
 
 /// The `oauth_states` repository.
 #[async_trait]
 pub trait OAuthStateStore: Debug + Send + Sync + 'static {
-    /// Insert a new state row.
+    /// Insert a new state row; a duplicate id is [`StoreError::Conflict`].
     async fn create(&self, state: OAuthState) -> StoreResult<()>;
     /// Look up by id.
     async fn get(&self, id: &str) -> StoreResult<Option<OAuthState>>;
-    /// Record the callback's result; `expires_at` optionally shortened.
+    /// Record the callback's result; `expires_at` optionally shortened. `false` when no such row.
     async fn set_result(
         &self,
         id: &str,

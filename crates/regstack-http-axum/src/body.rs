@@ -72,6 +72,23 @@ fn char_offset(text: &str, line: usize, column: usize) -> usize {
     offset
 }
 
+/// Python's position for a document that ends too early: the end of the text, or the
+/// opening quote of a string that is never closed ("Unterminated string starting at").
+fn eof_offset(text: &str) -> usize {
+    let mut open = None;
+    let mut escaped = false;
+    for (i, c) in text.chars().enumerate() {
+        match (open, c) {
+            (None, '"') => open = Some(i),
+            (Some(_), _) if escaped => escaped = false,
+            (Some(_), '\\') => escaped = true,
+            (Some(_), '"') => open = None,
+            _ => {}
+        }
+    }
+    open.unwrap_or_else(|| text.chars().count())
+}
+
 impl<S> FromRequest<S> for JsonBody
 where
     S: Send + Sync,
@@ -109,7 +126,11 @@ where
             Ok(v) => Ok(JsonBody(Some(v))),
             Err(e) => {
                 let text = String::from_utf8_lossy(&bytes);
-                let pos = char_offset(&text, e.line(), e.column());
+                let pos = if e.is_eof() {
+                    eof_offset(&text)
+                } else {
+                    char_offset(&text, e.line(), e.column())
+                };
                 let message = e.to_string();
                 let message = message
                     .rsplit_once(" at line ")
@@ -309,6 +330,8 @@ mod tests {
     fn offsets_count_characters() {
         assert_eq!(char_offset("{\"a\": x}", 1, 7), 6);
         assert_eq!(char_offset("{\n\"é\": x}", 2, 7), 7);
+        assert_eq!(eof_offset("{\"a\": 1 "), 8);
+        assert_eq!(eof_offset("{\"é\": \"x\\\"y"), 6);
     }
 
     #[test]

@@ -23,8 +23,7 @@ impl From<Error> for StoreError {
 /// [`StoreError::Backend`]. Every query of this crate goes through here.
 pub(crate) fn store_err(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
     move |e| {
-        if e
-            .as_database_error()
+        if e.as_database_error()
             .is_some_and(|d| d.is_unique_violation())
         {
             return StoreError::Conflict(what);

@@ -104,13 +104,14 @@ impl SqliteBackend {
     }
 
     /// The connect options of the writer connection of a file database: created when missing,
-    /// WAL journal, `synchronous = NORMAL`, [`BUSY_TIMEOUT`].
+    /// WAL journal, `synchronous = FULL` (a committed revocation or consumed one-time token
+    /// survives a power cut), [`BUSY_TIMEOUT`].
     pub fn writer_options(path: impl AsRef<Path>) -> SqliteConnectOptions {
         SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
     }
 

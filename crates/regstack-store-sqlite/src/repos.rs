@@ -38,7 +38,8 @@ where
 
 fn get_dt(row: &SqliteRow, col: &str) -> StoreResult<DateTime<Utc>> {
     let raw: String = get(row, col)?;
-    time::parse(&raw).ok_or_else(|| StoreError::Corrupt(format!("column {col}: bad datetime {raw:?}")))
+    time::parse(&raw)
+        .ok_or_else(|| StoreError::Corrupt(format!("column {col}: bad datetime {raw:?}")))
 }
 
 fn get_opt_dt(row: &SqliteRow, col: &str) -> StoreResult<Option<DateTime<Utc>>> {
@@ -125,14 +126,18 @@ impl UserStore for SqliteUsers {
     }
 
     async fn get_by_email(&self, email: &str) -> StoreResult<Option<User>> {
-        sqlx::query(concat!("SELECT ", user_cols!(), " FROM users WHERE email = ?"))
-            .bind(email)
-            .fetch_optional(&self.pools.reader)
-            .await
-            .map_err(store_err("user"))?
-            .as_ref()
-            .map(user_from_row)
-            .transpose()
+        sqlx::query(concat!(
+            "SELECT ",
+            user_cols!(),
+            " FROM users WHERE email = ?"
+        ))
+        .bind(email)
+        .fetch_optional(&self.pools.reader)
+        .await
+        .map_err(store_err("user"))?
+        .as_ref()
+        .map(user_from_row)
+        .transpose()
     }
 
     async fn update(
@@ -148,7 +153,8 @@ impl UserStore for SqliteUsers {
                 set.push("email = ").push_bind_unseparated(v.clone());
             }
             if let Some(v) = &patch.hashed_password {
-                set.push("hashed_password = ").push_bind_unseparated(v.clone());
+                set.push("hashed_password = ")
+                    .push_bind_unseparated(v.clone());
             }
             if let Some(v) = patch.is_active {
                 set.push("is_active = ").push_bind_unseparated(v);
@@ -169,13 +175,15 @@ impl UserStore for SqliteUsers {
                 set.push("is_mfa_enabled = ").push_bind_unseparated(v);
             }
             if let Some(v) = patch.last_login {
-                set.push("last_login = ").push_bind_unseparated(time::format_opt(v));
+                set.push("last_login = ")
+                    .push_bind_unseparated(time::format_opt(v));
             }
             if let Some(v) = patch.tokens_invalidated_after {
                 set.push("tokens_invalidated_after = ")
                     .push_bind_unseparated(time::format_opt(v));
             }
-            set.push("updated_at = ").push_bind_unseparated(time::format(now));
+            set.push("updated_at = ")
+                .push_bind_unseparated(time::format(now));
         }
         q.push(" WHERE id = ").push_bind(id.to_owned());
         q.push(concat!(" RETURNING ", user_cols!()));
@@ -248,7 +256,11 @@ pub struct SqlitePending {
 }
 
 impl SqlitePending {
-    async fn find_one(&self, sql: &'static str, key: &str) -> StoreResult<Option<PendingRegistration>> {
+    async fn find_one(
+        &self,
+        sql: &'static str,
+        key: &str,
+    ) -> StoreResult<Option<PendingRegistration>> {
         sqlx::query(sql)
             .bind(key)
             .fetch_optional(&self.pools.reader)
@@ -265,7 +277,12 @@ impl PendingStore for SqlitePending {
     async fn upsert(&self, pending: NewPending) -> StoreResult<PendingRegistration> {
         let pending = pending.with_id(new_uuid_hex());
         let err = store_err("pending registration");
-        let mut tx = self.pools.writer.begin_with(BEGIN_IMMEDIATE).await.map_err(&err)?;
+        let mut tx = self
+            .pools
+            .writer
+            .begin_with(BEGIN_IMMEDIATE)
+            .await
+            .map_err(&err)?;
         sqlx::query("DELETE FROM pending_registrations WHERE email = ?")
             .bind(&pending.email)
             .execute(&mut *tx)
@@ -292,7 +309,11 @@ impl PendingStore for SqlitePending {
 
     async fn find_by_email(&self, email: &str) -> StoreResult<Option<PendingRegistration>> {
         self.find_one(
-            concat!("SELECT ", pending_cols!(), " FROM pending_registrations WHERE email = ?"),
+            concat!(
+                "SELECT ",
+                pending_cols!(),
+                " FROM pending_registrations WHERE email = ?"
+            ),
             email,
         )
         .await
@@ -303,7 +324,11 @@ impl PendingStore for SqlitePending {
         token_hash: &str,
     ) -> StoreResult<Option<PendingRegistration>> {
         self.find_one(
-            concat!("SELECT ", pending_cols!(), " FROM pending_registrations WHERE token_hash = ?"),
+            concat!(
+                "SELECT ",
+                pending_cols!(),
+                " FROM pending_registrations WHERE token_hash = ?"
+            ),
             token_hash,
         )
         .await
@@ -336,11 +361,12 @@ impl PendingStore for SqlitePending {
     }
 
     async fn count_unexpired(&self, now: DateTime<Utc>) -> StoreResult<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pending_registrations WHERE expires_at > ?")
-            .bind(time::format(now))
-            .fetch_one(&self.pools.reader)
-            .await
-            .map_err(store_err("pending registration"))?;
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM pending_registrations WHERE expires_at > ?")
+                .bind(time::format(now))
+                .fetch_one(&self.pools.reader)
+                .await
+                .map_err(store_err("pending registration"))?;
         Ok(count(n))
     }
 
@@ -467,8 +493,9 @@ fn mfa_from_row(row: &SqliteRow) -> StoreResult<MfaCode> {
     let kind: String = get(row, "kind")?;
     Ok(MfaCode {
         user_id: get(row, "user_id")?,
-        kind: MfaKind::parse(&kind)
-            .ok_or_else(|| StoreError::Corrupt(format!("column kind: unknown mfa kind {kind:?}")))?,
+        kind: MfaKind::parse(&kind).ok_or_else(|| {
+            StoreError::Corrupt(format!("column kind: unknown mfa kind {kind:?}"))
+        })?,
         code_hash: get(row, "code_hash")?,
         expires_at: get_dt(row, "expires_at")?,
         attempts: get(row, "attempts")?,
@@ -487,37 +514,50 @@ pub struct SqliteMfaCodes {
 impl MfaCodeStore for SqliteMfaCodes {
     async fn put(&self, code: MfaCode) -> StoreResult<()> {
         let err = store_err("mfa code");
-        let mut tx = self.pools.writer.begin_with(BEGIN_IMMEDIATE).await.map_err(&err)?;
+        let mut tx = self
+            .pools
+            .writer
+            .begin_with(BEGIN_IMMEDIATE)
+            .await
+            .map_err(&err)?;
         sqlx::query("DELETE FROM mfa_codes WHERE user_id = ? AND kind = ?")
             .bind(&code.user_id)
             .bind(code.kind.as_str())
             .execute(&mut *tx)
             .await
             .map_err(&err)?;
-        sqlx::query(concat!("INSERT INTO mfa_codes (", mfa_cols!(), ") VALUES (?, ?, ?, ?, ?, ?, ?)"))
-            .bind(&code.user_id)
-            .bind(code.kind.as_str())
-            .bind(&code.code_hash)
-            .bind(time::format(code.expires_at))
-            .bind(code.attempts)
-            .bind(code.max_attempts)
-            .bind(time::format(code.created_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(&err)?;
+        sqlx::query(concat!(
+            "INSERT INTO mfa_codes (",
+            mfa_cols!(),
+            ") VALUES (?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&code.user_id)
+        .bind(code.kind.as_str())
+        .bind(&code.code_hash)
+        .bind(time::format(code.expires_at))
+        .bind(code.attempts)
+        .bind(code.max_attempts)
+        .bind(time::format(code.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(&err)?;
         tx.commit().await.map_err(&err)
     }
 
     async fn get(&self, user_id: &str, kind: MfaKind) -> StoreResult<Option<MfaCode>> {
-        sqlx::query(concat!("SELECT ", mfa_cols!(), " FROM mfa_codes WHERE user_id = ? AND kind = ?"))
-            .bind(user_id)
-            .bind(kind.as_str())
-            .fetch_optional(&self.pools.reader)
-            .await
-            .map_err(store_err("mfa code"))?
-            .as_ref()
-            .map(mfa_from_row)
-            .transpose()
+        sqlx::query(concat!(
+            "SELECT ",
+            mfa_cols!(),
+            " FROM mfa_codes WHERE user_id = ? AND kind = ?"
+        ))
+        .bind(user_id)
+        .bind(kind.as_str())
+        .fetch_optional(&self.pools.reader)
+        .await
+        .map_err(store_err("mfa code"))?
+        .as_ref()
+        .map(mfa_from_row)
+        .transpose()
     }
 
     async fn increment_attempts(&self, user_id: &str, kind: MfaKind) -> StoreResult<Option<i32>> {
@@ -727,14 +767,18 @@ impl OAuthStateStore for SqliteOAuthStates {
     }
 
     async fn get(&self, id: &str) -> StoreResult<Option<OAuthState>> {
-        sqlx::query(concat!("SELECT ", state_cols!(), " FROM oauth_states WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.pools.reader)
-            .await
-            .map_err(store_err("oauth state"))?
-            .as_ref()
-            .map(state_from_row)
-            .transpose()
+        sqlx::query(concat!(
+            "SELECT ",
+            state_cols!(),
+            " FROM oauth_states WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pools.reader)
+        .await
+        .map_err(store_err("oauth state"))?
+        .as_ref()
+        .map(state_from_row)
+        .transpose()
     }
 
     async fn set_result(
@@ -759,14 +803,17 @@ impl OAuthStateStore for SqliteOAuthStates {
     }
 
     async fn consume(&self, id: &str) -> StoreResult<Option<OAuthState>> {
-        sqlx::query(concat!("DELETE FROM oauth_states WHERE id = ? RETURNING ", state_cols!()))
-            .bind(id)
-            .fetch_optional(&self.pools.writer)
-            .await
-            .map_err(store_err("oauth state"))?
-            .as_ref()
-            .map(state_from_row)
-            .transpose()
+        sqlx::query(concat!(
+            "DELETE FROM oauth_states WHERE id = ? RETURNING ",
+            state_cols!()
+        ))
+        .bind(id)
+        .fetch_optional(&self.pools.writer)
+        .await
+        .map_err(store_err("oauth state"))?
+        .as_ref()
+        .map(state_from_row)
+        .transpose()
     }
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<u64> {

@@ -66,12 +66,15 @@ pub(crate) async fn current_revision(conn: &mut SqliteConnection) -> StoreResult
 
 /// The index in [`REVISIONS`] of `current`, or a schema error for an unknown revision.
 fn position(current: &str) -> StoreResult<usize> {
-    REVISIONS.iter().position(|r| r.id == current).ok_or_else(|| {
-        StoreError::Schema(format!(
-            "database schema is at revision {current}, which this build does not know \
+    REVISIONS
+        .iter()
+        .position(|r| r.id == current)
+        .ok_or_else(|| {
+            StoreError::Schema(format!(
+                "database schema is at revision {current}, which this build does not know \
              (its head is {HEAD_REVISION}); upgrade regstack"
-        ))
-    })
+            ))
+        })
 }
 
 /// The revision to apply next, `None` at head.
@@ -156,7 +159,10 @@ mod tests {
 
     #[test]
     fn unknown_revision_is_a_schema_error() {
-        assert!(matches!(next_revision(Some("0004")), Err(StoreError::Schema(_))));
+        assert!(matches!(
+            next_revision(Some("0004")),
+            Err(StoreError::Schema(_))
+        ));
         assert_eq!(next_revision(Some(HEAD_REVISION)).unwrap(), None);
         assert_eq!(next_revision(None).unwrap().unwrap().id, "0001");
     }

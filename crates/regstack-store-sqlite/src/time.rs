@@ -31,9 +31,7 @@ pub(crate) fn parse(s: &str) -> Option<DateTime<Utc>> {
         .strip_suffix('Z')
         .or_else(|| owned.strip_suffix('z'))
         .unwrap_or(&owned);
-    let has_offset = body
-        .get(19..)
-        .is_some_and(|tail| tail.contains(['+', '-']));
+    let has_offset = body.get(19..).is_some_and(|tail| tail.contains(['+', '-']));
     if has_offset {
         DateTime::parse_from_str(body, WITH_OFFSET)
             .ok()

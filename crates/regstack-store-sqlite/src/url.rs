@@ -74,7 +74,10 @@ mod tests {
             parse_url("sqlite+aiosqlite:///./regstack.db").unwrap(),
             file("./regstack.db")
         );
-        assert_eq!(parse_url("sqlite:///regstack.db").unwrap(), file("regstack.db"));
+        assert_eq!(
+            parse_url("sqlite:///regstack.db").unwrap(),
+            file("regstack.db")
+        );
         assert_eq!(
             parse_url("sqlite+aiosqlite:////var/lib/app/regstack.db").unwrap(),
             file("/var/lib/app/regstack.db")
@@ -111,7 +114,10 @@ mod tests {
             "",
         ] {
             let err = parse_url(url).unwrap_err();
-            assert!(err.to_string().starts_with("invalid sqlite url"), "{url}: {err}");
+            assert!(
+                err.to_string().starts_with("invalid sqlite url"),
+                "{url}: {err}"
+            );
         }
     }
 }

@@ -15,7 +15,9 @@ async fn install_schema_on_a_fresh_file_twice() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("sub-dir-less.db");
     assert!(!path.exists());
-    let backend = SqliteBackend::connect(&url_for(&path)).await.expect("connect");
+    let backend = SqliteBackend::connect(&url_for(&path))
+        .await
+        .expect("connect");
     assert!(path.exists(), "the file is created");
     let status = backend.schema_status().await.expect("status");
     assert_eq!(status.current, None);
@@ -38,7 +40,9 @@ async fn install_schema_on_a_fresh_file_twice() {
     backend.close().await;
 
     // Re-opening finds it at head.
-    let reopened = SqliteBackend::connect(&url_for(&path)).await.expect("reopen");
+    let reopened = SqliteBackend::connect(&url_for(&path))
+        .await
+        .expect("reopen");
     assert!(reopened.schema_status().await.expect("status").is_at_head());
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
         .fetch_one(reopened.writer_pool())
@@ -66,7 +70,12 @@ async fn upgrades_a_database_left_at_0001() {
     .await
     .expect("insert 0001-era user");
     assert_eq!(
-        backend.schema_status().await.expect("status").current.as_deref(),
+        backend
+            .schema_status()
+            .await
+            .expect("status")
+            .current
+            .as_deref(),
         Some("0001")
     );
 
@@ -83,7 +92,11 @@ async fn upgrades_a_database_left_at_0001() {
     // 0002 made the password nullable.
     let mut oauth_only = NewUser::new("oauth@example.com", None, old.created_at);
     oauth_only.is_verified = true;
-    stores.users.create(oauth_only).await.expect("oauth-only user");
+    stores
+        .users
+        .create(oauth_only)
+        .await
+        .expect("oauth-only user");
 
     // The result is the same schema as a fresh install.
     let fresh_dir = tempfile::tempdir().expect("tempdir");
@@ -96,7 +109,9 @@ async fn upgrades_a_database_left_at_0001() {
 
 #[tokio::test]
 async fn a_newer_revision_is_a_schema_error() {
-    let backend = SqliteBackend::connect("sqlite:///:memory:").await.expect("connect");
+    let backend = SqliteBackend::connect("sqlite:///:memory:")
+        .await
+        .expect("connect");
     backend.install_schema().await.expect("install");
     sqlx::query("UPDATE alembic_version SET version_num = '0004'")
         .execute(backend.writer_pool())
@@ -112,17 +127,27 @@ async fn a_newer_revision_is_a_schema_error() {
 
 #[tokio::test]
 async fn stored_values_use_093_formats() {
-    let backend = SqliteBackend::connect("sqlite+aiosqlite:///:memory:").await.expect("connect");
+    let backend = SqliteBackend::connect("sqlite+aiosqlite:///:memory:")
+        .await
+        .expect("connect");
     backend.install_schema().await.expect("install");
     let stores = backend.stores();
     let t = Utc.with_ymd_and_hms(2026, 5, 1, 10, 0, 0).unwrap();
     let user = stores
         .users
-        .create(NewUser::new("fmt@example.com", None, t + Duration::nanoseconds(1_500)))
+        .create(NewUser::new(
+            "fmt@example.com",
+            None,
+            t + Duration::nanoseconds(1_500),
+        ))
         .await
         .expect("create");
     assert_eq!(user.id.len(), 32);
-    assert!(user.id.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
+    assert!(
+        user.id
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+    );
     let row = sqlx::query(
         "SELECT created_at, typeof(created_at), is_active, typeof(is_active), \
          typeof(last_login) FROM users",
@@ -158,29 +183,32 @@ async fn datetimes_written_by_others_are_read_tolerantly() {
     .iter()
     .enumerate()
     {
-        sqlx::query(
-            "INSERT INTO token_blacklist (jti, exp) VALUES (?, ?)",
-        )
-        .bind(format!("j{i}"))
-        .bind(*stored)
-        .execute(backend.writer_pool())
-        .await
-        .expect("insert");
-        sqlx::query(
-            r#"INSERT INTO login_attempts (email, "when", ip) VALUES (?, ?, NULL)"#,
-        )
-        .bind(format!("e{i}@example.com"))
-        .bind(*stored)
-        .execute(backend.writer_pool())
-        .await
-        .expect("insert");
+        sqlx::query("INSERT INTO token_blacklist (jti, exp) VALUES (?, ?)")
+            .bind(format!("j{i}"))
+            .bind(*stored)
+            .execute(backend.writer_pool())
+            .await
+            .expect("insert");
+        sqlx::query(r#"INSERT INTO login_attempts (email, "when", ip) VALUES (?, ?, NULL)"#)
+            .bind(format!("e{i}@example.com"))
+            .bind(*stored)
+            .execute(backend.writer_pool())
+            .await
+            .expect("insert");
         let when = backend
             .stores()
             .login_attempts
-            .failures_since(&format!("e{i}@example.com"), Utc.timestamp_opt(0, 0).unwrap())
+            .failures_since(
+                &format!("e{i}@example.com"),
+                Utc.timestamp_opt(0, 0).unwrap(),
+            )
             .await
             .expect("read");
-        assert_eq!(when, vec![Utc.with_ymd_and_hms(2026, 5, 1, 10, 0, 0).unwrap()], "{stored}");
+        assert_eq!(
+            when,
+            vec![Utc.with_ymd_and_hms(2026, 5, 1, 10, 0, 0).unwrap()],
+            "{stored}"
+        );
     }
     sqlx::query(r#"INSERT INTO login_attempts (email, "when") VALUES ('bad@example.com', 'soon')"#)
         .execute(backend.writer_pool())
@@ -209,12 +237,20 @@ async fn bad_urls_are_refused() {
 
 #[tokio::test]
 async fn memory_databases_are_isolated_and_persistent() {
-    let a = SqliteBackend::connect("sqlite+aiosqlite:///:memory:").await.expect("a");
-    let b = SqliteBackend::connect("sqlite:///:memory:").await.expect("b");
+    let a = SqliteBackend::connect("sqlite+aiosqlite:///:memory:")
+        .await
+        .expect("a");
+    let b = SqliteBackend::connect("sqlite:///:memory:")
+        .await
+        .expect("b");
     a.install_schema().await.expect("install a");
     assert_eq!(b.schema_status().await.expect("b").current, None);
     let now = Utc::now();
-    a.stores().users.create(NewUser::new("m@example.com", None, now)).await.expect("create");
+    a.stores()
+        .users
+        .create(NewUser::new("m@example.com", None, now))
+        .await
+        .expect("create");
     // Idle for a moment: the single connection (and so the data) must stay.
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     assert_eq!(a.stores().users.count().await.expect("count"), 1);
@@ -230,12 +266,19 @@ async fn two_backends_on_one_file_never_see_locked() {
     let first = SqliteBackend::connect(&url).await.expect("first");
     first.install_schema().await.expect("install");
     let second = SqliteBackend::connect(&url).await.expect("second");
-    second.install_schema().await.expect("install again (no-op)");
+    second
+        .install_schema()
+        .await
+        .expect("install again (no-op)");
     let t = Utc.with_ymd_and_hms(2026, 5, 1, 10, 0, 0).unwrap();
 
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..120u32 {
-        let stores = if i % 2 == 0 { first.stores() } else { second.stores() };
+        let stores = if i % 2 == 0 {
+            first.stores()
+        } else {
+            second.stores()
+        };
         tasks.spawn(async move {
             let email = format!("user{}@example.com", i % 30);
             stores
@@ -249,7 +292,10 @@ async fn two_backends_on_one_file_never_see_locked() {
                     expires_at: t + Duration::hours(1),
                 })
                 .await?;
-            stores.revocations.revoke(&format!("jti{}", i % 40), t).await?;
+            stores
+                .revocations
+                .revoke(&format!("jti{}", i % 40), t)
+                .await?;
             stores.login_attempts.record(&email, t, None).await?;
             stores.pending.find_by_email(&email).await?;
             stores.login_attempts.failures_since(&email, t).await?;
@@ -259,7 +305,15 @@ async fn two_backends_on_one_file_never_see_locked() {
     while let Some(done) = tasks.join_next().await {
         done.expect("task").expect("no store error");
     }
-    assert_eq!(first.stores().pending.count_unexpired(t).await.expect("count"), 30);
+    assert_eq!(
+        first
+            .stores()
+            .pending
+            .count_unexpired(t)
+            .await
+            .expect("count"),
+        30
+    );
     let attempts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM login_attempts")
         .fetch_one(second.reader_pool())
         .await

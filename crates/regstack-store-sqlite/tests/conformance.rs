@@ -6,14 +6,19 @@ use regstack_store_sqlite::SqliteBackend;
 
 async fn fresh_file() -> (Stores, (SqliteBackend, tempfile::TempDir)) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite+aiosqlite:///{}", dir.path().join("conformance.db").display());
+    let url = format!(
+        "sqlite+aiosqlite:///{}",
+        dir.path().join("conformance.db").display()
+    );
     let backend = SqliteBackend::connect(&url).await.expect("connect");
     backend.install_schema().await.expect("install_schema");
     (backend.stores(), (backend, dir))
 }
 
 async fn fresh_memory() -> (Stores, SqliteBackend) {
-    let backend = SqliteBackend::connect("sqlite+aiosqlite:///:memory:").await.expect("connect");
+    let backend = SqliteBackend::connect("sqlite+aiosqlite:///:memory:")
+        .await
+        .expect("connect");
     backend.install_schema().await.expect("install_schema");
     (backend.stores(), backend)
 }

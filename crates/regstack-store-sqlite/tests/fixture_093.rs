@@ -43,7 +43,9 @@ async fn open_copy() -> (SqliteBackend, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("regstack-0.9.3.db");
     std::fs::copy(fixtures().join("regstack-0.9.3.db"), &path).expect("copy fixture");
-    let backend = SqliteBackend::connect(&url_for(&path)).await.expect("connect");
+    let backend = SqliteBackend::connect(&url_for(&path))
+        .await
+        .expect("connect");
     (backend, dir)
 }
 
@@ -57,7 +59,10 @@ async fn install_schema_leaves_a_093_database_untouched() {
     let before = master_with_pages(&backend).await;
     assert_eq!(before.len(), 25);
     backend.install_schema().await.expect("install_schema");
-    backend.install_schema().await.expect("install_schema twice");
+    backend
+        .install_schema()
+        .await
+        .expect("install_schema twice");
     assert_eq!(master_with_pages(&backend).await, before);
     assert!(backend.schema_status().await.expect("status").is_at_head());
     backend.close().await;
@@ -80,7 +85,10 @@ async fn users_read_back_as_093_wrote_them() {
     let stores = backend.stores();
     let json = db_json();
     let rows = json["rows"]["users"].as_array().expect("users");
-    assert_eq!(stores.users.count().await.expect("count"), rows.len() as u64);
+    assert_eq!(
+        stores.users.count().await.expect("count"),
+        rows.len() as u64
+    );
     for row in rows {
         let user = stores
             .users
@@ -99,8 +107,14 @@ async fn users_read_back_as_093_wrote_them() {
         assert_eq!(user.created_at, dt(&row["created_at"]));
         assert_eq!(user.updated_at, dt(&row["updated_at"]));
         assert_eq!(user.last_login, opt_dt(&row["last_login"]));
-        assert_eq!(user.tokens_invalidated_after, opt_dt(&row["tokens_invalidated_after"]));
-        assert_eq!(stores.users.get_by_id(&user.id).await.expect("get_by_id"), Some(user));
+        assert_eq!(
+            user.tokens_invalidated_after,
+            opt_dt(&row["tokens_invalidated_after"])
+        );
+        assert_eq!(
+            stores.users.get_by_id(&user.id).await.expect("get_by_id"),
+            Some(user)
+        );
     }
 
     let alice = stores
@@ -110,14 +124,24 @@ async fn users_read_back_as_093_wrote_them() {
         .expect("alice")
         .expect("alice exists");
     assert_eq!(alice.id, s(&json["alice"]["id"]));
-    assert_eq!(alice.created_at.to_rfc3339(), "2026-05-01T10:00:00.000001+00:00");
-    assert_eq!(alice.last_login, Some(dt(&Value::from("2026-05-01T10:20:30.123456Z"))));
+    assert_eq!(
+        alice.created_at.to_rfc3339(),
+        "2026-05-01T10:00:00.000001+00:00"
+    );
+    assert_eq!(
+        alice.last_login,
+        Some(dt(&Value::from("2026-05-01T10:20:30.123456Z")))
+    );
     assert_eq!(alice.tokens_invalidated_after, None);
     let listed = stores.users.list(0, 10).await.expect("list");
     let emails: Vec<_> = listed.iter().map(|u| u.email.as_str()).collect();
     assert_eq!(
         emails,
-        ["alice@example.com", "carol.disabled@example.com", "admin@example.com"]
+        [
+            "alice@example.com",
+            "carol.disabled@example.com",
+            "admin@example.com"
+        ]
     );
 }
 
@@ -146,12 +170,31 @@ async fn other_rows_read_back_as_093_wrote_them() {
     assert_eq!(pending.full_name, opt_s(&want["full_name"]));
     assert_eq!(pending.created_at, dt(&want["created_at"]));
     assert_eq!(pending.expires_at, dt(&want["expires_at"]));
-    assert_eq!(stores.pending.count_unexpired(dt(&want["created_at"])).await.expect("count"), 1);
+    assert_eq!(
+        stores
+            .pending
+            .count_unexpired(dt(&want["created_at"]))
+            .await
+            .expect("count"),
+        1
+    );
 
     // The revoked jti.
     let jti = json["blacklist"][0]["jti"].as_str().unwrap();
-    assert!(stores.revocations.is_revoked(jti).await.expect("is_revoked"));
-    assert!(!stores.revocations.is_revoked("not-revoked").await.expect("is_revoked"));
+    assert!(
+        stores
+            .revocations
+            .is_revoked(jti)
+            .await
+            .expect("is_revoked")
+    );
+    assert!(
+        !stores
+            .revocations
+            .is_revoked("not-revoked")
+            .await
+            .expect("is_revoked")
+    );
 
     // Mallory's failed login.
     let attempt = &json["login_attempts"][0];
@@ -176,8 +219,14 @@ async fn other_rows_read_back_as_093_wrote_them() {
     assert_eq!(code.expires_at, dt(&want["expires_at"]));
     assert_eq!(code.created_at, dt(&want["created_at"]));
     assert_eq!(i64::from(code.attempts), want["attempts"].as_i64().unwrap());
-    assert_eq!(i64::from(code.max_attempts), want["max_attempts"].as_i64().unwrap());
-    let again = stores.mfa_codes.increment_attempts(&code.user_id, code.kind).await;
+    assert_eq!(
+        i64::from(code.max_attempts),
+        want["max_attempts"].as_i64().unwrap()
+    );
+    let again = stores
+        .mfa_codes
+        .increment_attempts(&code.user_id, code.kind)
+        .await;
     assert_eq!(again.expect("increment"), Some(1));
 
     // Alice's Google identity.
@@ -193,7 +242,11 @@ async fn other_rows_read_back_as_093_wrote_them() {
     assert_eq!(identity.email, opt_s(&want["email"]));
     assert_eq!(identity.linked_at, dt(&want["linked_at"]));
     assert_eq!(identity.last_used_at, opt_dt(&want["last_used_at"]));
-    let listed = stores.oauth_identities.list_for_user(&identity.user_id).await.expect("list");
+    let listed = stores
+        .oauth_identities
+        .list_for_user(&identity.user_id)
+        .await
+        .expect("list");
     assert_eq!(listed, vec![identity]);
 
     // Both OAuth states, then consume the finished one.
@@ -216,7 +269,19 @@ async fn other_rows_read_back_as_093_wrote_them() {
         assert_eq!(state.result_was_new, b(&want["result_was_new"]));
     }
     let signin = s(&rows["oauth_states"][0]["id"]);
-    let consumed = stores.oauth_states.consume(&signin).await.expect("consume").expect("row");
+    let consumed = stores
+        .oauth_states
+        .consume(&signin)
+        .await
+        .expect("consume")
+        .expect("row");
     assert_eq!(consumed.result_token, Some(s(&json["oauth_result_token"])));
-    assert!(stores.oauth_states.get(&signin).await.expect("get").is_none());
+    assert!(
+        stores
+            .oauth_states
+            .get(&signin)
+            .await
+            .expect("get")
+            .is_none()
+    );
 }

@@ -184,7 +184,10 @@ mod tests {
         ("revocations", include_str!("cases/revocations.rs")),
         ("login_attempts", include_str!("cases/login_attempts.rs")),
         ("mfa_codes", include_str!("cases/mfa_codes.rs")),
-        ("oauth_identities", include_str!("cases/oauth_identities.rs")),
+        (
+            "oauth_identities",
+            include_str!("cases/oauth_identities.rs"),
+        ),
         ("oauth_states", include_str!("cases/oauth_states.rs")),
         ("stores", include_str!("cases/stores.rs")),
     ];
@@ -204,7 +207,10 @@ mod tests {
                 }
             } else if let Some(case) = line.strip_suffix(',') {
                 if !case.is_empty() && case.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
-                    listed.entry(group.clone()).or_default().push(case.to_owned());
+                    listed
+                        .entry(group.clone())
+                        .or_default()
+                        .push(case.to_owned());
                 }
             }
         }

@@ -49,7 +49,11 @@ pub fn full_user(email: &str, now: DateTime<Utc>) -> NewUser {
 
 /// A plain new user as the flows create one.
 pub fn user(email: &str, now: DateTime<Utc>) -> NewUser {
-    NewUser::new(email, Some("$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA".to_owned()), now)
+    NewUser::new(
+        email,
+        Some("$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA".to_owned()),
+        now,
+    )
 }
 
 /// A pending registration for `email` with the given token digest.

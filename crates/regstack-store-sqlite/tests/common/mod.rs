@@ -23,7 +23,9 @@ pub async fn master(backend: &SqliteBackend) -> Vec<(String, String, String, Opt
 }
 
 /// `sqlite_master` including root pages (a rebuilt table gets a new root page).
-pub async fn master_with_pages(backend: &SqliteBackend) -> Vec<(String, String, i64, Option<String>)> {
+pub async fn master_with_pages(
+    backend: &SqliteBackend,
+) -> Vec<(String, String, i64, Option<String>)> {
     sqlx::query("SELECT type, name, rootpage, sql FROM sqlite_master ORDER BY rowid")
         .fetch_all(backend.reader_pool())
         .await

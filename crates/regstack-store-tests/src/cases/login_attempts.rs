@@ -9,35 +9,101 @@ pub async fn failures_since_window_and_order(stores: Stores) {
     let a = "mallory@example.com";
     let t = t0();
     for when in [t + secs(3), t + micros(1), t + secs(2), t - micros(1), t] {
-        stores.login_attempts.record(a, when, None).await.expect("record");
+        stores
+            .login_attempts
+            .record(a, when, None)
+            .await
+            .expect("record");
     }
-    stores.login_attempts.record(a, t + secs(2), Some("203.0.113.7")).await.expect("dup");
-    stores.login_attempts.record("other@example.com", t + secs(1), None).await.expect("other");
+    stores
+        .login_attempts
+        .record(a, t + secs(2), Some("203.0.113.7"))
+        .await
+        .expect("dup");
+    stores
+        .login_attempts
+        .record("other@example.com", t + secs(1), None)
+        .await
+        .expect("other");
 
-    let got = stores.login_attempts.failures_since(a, t).await.expect("since t");
-    assert_eq!(got, vec![t, t + micros(1), t + secs(2), t + secs(2), t + secs(3)]);
-    let got = stores.login_attempts.failures_since(a, t + micros(1)).await.expect("since t+1");
-    assert_eq!(got, vec![t + micros(1), t + secs(2), t + secs(2), t + secs(3)]);
-    let got = stores.login_attempts.failures_since(a, t + secs(4)).await.expect("later");
+    let got = stores
+        .login_attempts
+        .failures_since(a, t)
+        .await
+        .expect("since t");
+    assert_eq!(
+        got,
+        vec![t, t + micros(1), t + secs(2), t + secs(2), t + secs(3)]
+    );
+    let got = stores
+        .login_attempts
+        .failures_since(a, t + micros(1))
+        .await
+        .expect("since t+1");
+    assert_eq!(
+        got,
+        vec![t + micros(1), t + secs(2), t + secs(2), t + secs(3)]
+    );
+    let got = stores
+        .login_attempts
+        .failures_since(a, t + secs(4))
+        .await
+        .expect("later");
     assert!(got.is_empty());
-    let got = stores.login_attempts.failures_since(a, t - secs(60)).await.expect("all");
+    let got = stores
+        .login_attempts
+        .failures_since(a, t - secs(60))
+        .await
+        .expect("all");
     assert_eq!(got.len(), 6);
     assert_eq!(got[0], t - micros(1));
-    let got = stores.login_attempts.failures_since("MALLORY@example.com", t).await.expect("case");
+    let got = stores
+        .login_attempts
+        .failures_since("MALLORY@example.com", t)
+        .await
+        .expect("case");
     assert!(got.is_empty(), "email matching is exact");
 }
 
 /// `clear` deletes every failure of one email and reports how many.
 pub async fn clear_one_email(stores: Stores) {
     for i in 0..3 {
-        stores.login_attempts.record("a@example.com", t0() + secs(i), None).await.expect("a");
+        stores
+            .login_attempts
+            .record("a@example.com", t0() + secs(i), None)
+            .await
+            .expect("a");
     }
-    stores.login_attempts.record("b@example.com", t0(), None).await.expect("b");
-    assert_eq!(stores.login_attempts.clear("a@example.com").await.expect("clear"), 3);
-    assert_eq!(stores.login_attempts.clear("a@example.com").await.expect("again"), 0);
-    let a = stores.login_attempts.failures_since("a@example.com", t0() - secs(1)).await;
+    stores
+        .login_attempts
+        .record("b@example.com", t0(), None)
+        .await
+        .expect("b");
+    assert_eq!(
+        stores
+            .login_attempts
+            .clear("a@example.com")
+            .await
+            .expect("clear"),
+        3
+    );
+    assert_eq!(
+        stores
+            .login_attempts
+            .clear("a@example.com")
+            .await
+            .expect("again"),
+        0
+    );
+    let a = stores
+        .login_attempts
+        .failures_since("a@example.com", t0() - secs(1))
+        .await;
     assert!(a.expect("a").is_empty());
-    let b = stores.login_attempts.failures_since("b@example.com", t0() - secs(1)).await;
+    let b = stores
+        .login_attempts
+        .failures_since("b@example.com", t0() - secs(1))
+        .await;
     assert_eq!(b.expect("b"), vec![t0()]);
 }
 
@@ -50,13 +116,39 @@ pub async fn purge_before_boundary(stores: Stores) {
         ("a@example.com", cut),
         ("b@example.com", cut + micros(1)),
     ] {
-        stores.login_attempts.record(email, when, None).await.expect("record");
+        stores
+            .login_attempts
+            .record(email, when, None)
+            .await
+            .expect("record");
     }
-    assert_eq!(stores.login_attempts.purge_before(cut).await.expect("purge"), 2);
+    assert_eq!(
+        stores
+            .login_attempts
+            .purge_before(cut)
+            .await
+            .expect("purge"),
+        2
+    );
     let since = cut - secs(1000);
-    let a = stores.login_attempts.failures_since("a@example.com", since).await.expect("a");
+    let a = stores
+        .login_attempts
+        .failures_since("a@example.com", since)
+        .await
+        .expect("a");
     assert_eq!(a, vec![cut]);
-    let b = stores.login_attempts.failures_since("b@example.com", since).await.expect("b");
+    let b = stores
+        .login_attempts
+        .failures_since("b@example.com", since)
+        .await
+        .expect("b");
     assert_eq!(b, vec![cut + micros(1)]);
-    assert_eq!(stores.login_attempts.purge_before(cut).await.expect("again"), 0);
+    assert_eq!(
+        stores
+            .login_attempts
+            .purge_before(cut)
+            .await
+            .expect("again"),
+        0
+    );
 }

@@ -6,16 +6,43 @@ use crate::support::{RACERS, assert_conflict, digest, micros, pending, race, sec
 
 /// Upsert inserts; the row is found by email and by token digest, every field intact.
 pub async fn upsert_and_find(stores: Stores) {
-    let new = pending("dave@example.com", &digest("tok-1"), t0(), secs(86_400) + micros(1));
+    let new = pending(
+        "dave@example.com",
+        &digest("tok-1"),
+        t0(),
+        secs(86_400) + micros(1),
+    );
     let row = stores.pending.upsert(new.clone()).await.expect("upsert");
     assert!(!row.id.is_empty());
     assert_eq!(row, new.with_id(row.id.clone()));
-    let by_email = stores.pending.find_by_email("dave@example.com").await.expect("by email");
+    let by_email = stores
+        .pending
+        .find_by_email("dave@example.com")
+        .await
+        .expect("by email");
     assert_eq!(by_email.as_ref(), Some(&row));
-    let by_hash = stores.pending.find_by_token_hash(&digest("tok-1")).await.expect("by hash");
+    let by_hash = stores
+        .pending
+        .find_by_token_hash(&digest("tok-1"))
+        .await
+        .expect("by hash");
     assert_eq!(by_hash.as_ref(), Some(&row));
-    assert!(stores.pending.find_by_email("DAVE@example.com").await.expect("exact").is_none());
-    assert!(stores.pending.find_by_token_hash(&digest("other")).await.expect("miss").is_none());
+    assert!(
+        stores
+            .pending
+            .find_by_email("DAVE@example.com")
+            .await
+            .expect("exact")
+            .is_none()
+    );
+    assert!(
+        stores
+            .pending
+            .find_by_token_hash(&digest("other"))
+            .await
+            .expect("miss")
+            .is_none()
+    );
 }
 
 /// A second upsert for the same email replaces the row: new id, the old digest is gone.
@@ -25,23 +52,50 @@ pub async fn upsert_replaces(stores: Stores) {
         .upsert(pending("dave@example.com", &digest("old"), t0(), secs(60)))
         .await
         .expect("first");
-    let mut again = pending("dave@example.com", &digest("new"), t0() + secs(5), secs(120));
+    let mut again = pending(
+        "dave@example.com",
+        &digest("new"),
+        t0() + secs(5),
+        secs(120),
+    );
     again.full_name = None;
     let second = stores.pending.upsert(again.clone()).await.expect("second");
     assert_ne!(first.id, second.id, "a replaced row gets a new id");
     assert_eq!(second, again.with_id(second.id.clone()));
-    assert!(stores.pending.find_by_token_hash(&digest("old")).await.expect("old").is_none());
-    let by_email = stores.pending.find_by_email("dave@example.com").await.expect("by email");
+    assert!(
+        stores
+            .pending
+            .find_by_token_hash(&digest("old"))
+            .await
+            .expect("old")
+            .is_none()
+    );
+    let by_email = stores
+        .pending
+        .find_by_email("dave@example.com")
+        .await
+        .expect("by email");
     assert_eq!(by_email, Some(second.clone()));
-    assert_eq!(stores.pending.count_unexpired(t0()).await.expect("count"), 1);
+    assert_eq!(
+        stores.pending.count_unexpired(t0()).await.expect("count"),
+        1
+    );
     // Re-using the same digest for the same email is fine too.
     let third = stores
         .pending
-        .upsert(pending("dave@example.com", &digest("new"), t0() + secs(6), secs(120)))
+        .upsert(pending(
+            "dave@example.com",
+            &digest("new"),
+            t0() + secs(6),
+            secs(120),
+        ))
         .await
         .expect("third");
     assert_ne!(third.id, second.id);
-    assert_eq!(stores.pending.count_unexpired(t0()).await.expect("count"), 1);
+    assert_eq!(
+        stores.pending.count_unexpired(t0()).await.expect("count"),
+        1
+    );
 }
 
 /// A digest already held by another email's row is a conflict; that row is untouched.
@@ -57,8 +111,22 @@ pub async fn token_hash_clash_conflicts(stores: Stores) {
             .upsert(pending("b@example.com", &digest("same"), t0(), secs(60)))
             .await,
     );
-    assert!(stores.pending.find_by_email("b@example.com").await.expect("b").is_none());
-    assert_eq!(stores.pending.find_by_token_hash(&digest("same")).await.expect("a"), Some(a));
+    assert!(
+        stores
+            .pending
+            .find_by_email("b@example.com")
+            .await
+            .expect("b")
+            .is_none()
+    );
+    assert_eq!(
+        stores
+            .pending
+            .find_by_token_hash(&digest("same"))
+            .await
+            .expect("a"),
+        Some(a)
+    );
 }
 
 /// Consume returns the row once and deletes it.
@@ -68,11 +136,36 @@ pub async fn consume_once(stores: Stores) {
         .upsert(pending("c@example.com", &digest("c"), t0(), secs(60)))
         .await
         .expect("upsert");
-    let got = stores.pending.consume_by_token_hash(&digest("c")).await.expect("consume");
+    let got = stores
+        .pending
+        .consume_by_token_hash(&digest("c"))
+        .await
+        .expect("consume");
     assert_eq!(got, Some(row));
-    assert!(stores.pending.consume_by_token_hash(&digest("c")).await.expect("again").is_none());
-    assert!(stores.pending.find_by_email("c@example.com").await.expect("find").is_none());
-    assert!(stores.pending.consume_by_token_hash(&digest("never")).await.expect("miss").is_none());
+    assert!(
+        stores
+            .pending
+            .consume_by_token_hash(&digest("c"))
+            .await
+            .expect("again")
+            .is_none()
+    );
+    assert!(
+        stores
+            .pending
+            .find_by_email("c@example.com")
+            .await
+            .expect("find")
+            .is_none()
+    );
+    assert!(
+        stores
+            .pending
+            .consume_by_token_hash(&digest("never"))
+            .await
+            .expect("miss")
+            .is_none()
+    );
 }
 
 /// Of many concurrent consumers exactly one gets the row.
@@ -92,7 +185,14 @@ pub async fn consume_concurrently_once(stores: Stores) {
         .filter_map(|r| r.expect("consume"))
         .collect();
     assert_eq!(winners, vec![row], "exactly one consumer wins");
-    assert!(stores.pending.find_by_email("race@example.com").await.expect("find").is_none());
+    assert!(
+        stores
+            .pending
+            .find_by_email("race@example.com")
+            .await
+            .expect("find")
+            .is_none()
+    );
 }
 
 /// Delete by email.
@@ -107,10 +207,36 @@ pub async fn delete_by_email(stores: Stores) {
         .upsert(pending("e@example.com", &digest("e"), t0(), secs(60)))
         .await
         .expect("upsert");
-    assert!(stores.pending.delete_by_email("d@example.com").await.expect("delete"));
-    assert!(!stores.pending.delete_by_email("d@example.com").await.expect("again"));
-    assert!(stores.pending.find_by_token_hash(&digest("d")).await.expect("find").is_none());
-    assert!(stores.pending.find_by_email("e@example.com").await.expect("other").is_some());
+    assert!(
+        stores
+            .pending
+            .delete_by_email("d@example.com")
+            .await
+            .expect("delete")
+    );
+    assert!(
+        !stores
+            .pending
+            .delete_by_email("d@example.com")
+            .await
+            .expect("again")
+    );
+    assert!(
+        stores
+            .pending
+            .find_by_token_hash(&digest("d"))
+            .await
+            .expect("find")
+            .is_none()
+    );
+    assert!(
+        stores
+            .pending
+            .find_by_email("e@example.com")
+            .await
+            .expect("other")
+            .is_some()
+    );
 }
 
 /// `count_unexpired` counts `expires_at > now`; `purge_expired` deletes `expires_at < now`; a
@@ -127,13 +253,65 @@ pub async fn count_unexpired_and_purge_boundaries(stores: Stores) {
         stores.pending.upsert(new).await.expect("upsert");
     }
     assert_eq!(stores.pending.count_unexpired(now).await.expect("count"), 1);
-    assert_eq!(stores.pending.count_unexpired(now - micros(1)).await.expect("count"), 2);
-    assert_eq!(stores.pending.count_unexpired(now - micros(2)).await.expect("count"), 3);
+    assert_eq!(
+        stores
+            .pending
+            .count_unexpired(now - micros(1))
+            .await
+            .expect("count"),
+        2
+    );
+    assert_eq!(
+        stores
+            .pending
+            .count_unexpired(now - micros(2))
+            .await
+            .expect("count"),
+        3
+    );
     assert_eq!(stores.pending.purge_expired(now).await.expect("purge"), 1);
-    assert!(stores.pending.find_by_email("before@example.com").await.expect("b").is_none());
-    assert!(stores.pending.find_by_email("exact@example.com").await.expect("e").is_some());
-    assert!(stores.pending.find_by_email("after@example.com").await.expect("a").is_some());
-    assert_eq!(stores.pending.purge_expired(now).await.expect("purge again"), 0);
-    assert_eq!(stores.pending.purge_expired(now + micros(2)).await.expect("purge all"), 2);
-    assert_eq!(stores.pending.count_unexpired(t0()).await.expect("count"), 0);
+    assert!(
+        stores
+            .pending
+            .find_by_email("before@example.com")
+            .await
+            .expect("b")
+            .is_none()
+    );
+    assert!(
+        stores
+            .pending
+            .find_by_email("exact@example.com")
+            .await
+            .expect("e")
+            .is_some()
+    );
+    assert!(
+        stores
+            .pending
+            .find_by_email("after@example.com")
+            .await
+            .expect("a")
+            .is_some()
+    );
+    assert_eq!(
+        stores
+            .pending
+            .purge_expired(now)
+            .await
+            .expect("purge again"),
+        0
+    );
+    assert_eq!(
+        stores
+            .pending
+            .purge_expired(now + micros(2))
+            .await
+            .expect("purge all"),
+        2
+    );
+    assert_eq!(
+        stores.pending.count_unexpired(t0()).await.expect("count"),
+        0
+    );
 }

@@ -7,10 +7,34 @@ use crate::support::{RACERS, micros, race, secs, t0};
 /// Revoke is idempotent and reports whether it inserted.
 pub async fn revoke_once(stores: Stores) {
     let exp = t0() + secs(7200);
-    assert!(!stores.revocations.is_revoked("jti-1").await.expect("before"));
-    assert!(stores.revocations.revoke("jti-1", exp).await.expect("revoke"));
-    assert!(!stores.revocations.revoke("jti-1", exp).await.expect("again"));
-    assert!(!stores.revocations.revoke("jti-1", exp + secs(1)).await.expect("other exp"));
+    assert!(
+        !stores
+            .revocations
+            .is_revoked("jti-1")
+            .await
+            .expect("before")
+    );
+    assert!(
+        stores
+            .revocations
+            .revoke("jti-1", exp)
+            .await
+            .expect("revoke")
+    );
+    assert!(
+        !stores
+            .revocations
+            .revoke("jti-1", exp)
+            .await
+            .expect("again")
+    );
+    assert!(
+        !stores
+            .revocations
+            .revoke("jti-1", exp + secs(1))
+            .await
+            .expect("other exp")
+    );
     assert!(stores.revocations.is_revoked("jti-1").await.expect("after"));
     assert!(!stores.revocations.is_revoked("jti-2").await.expect("other"));
     assert!(!stores.revocations.is_revoked("JTI-1").await.expect("case"));
@@ -20,17 +44,36 @@ pub async fn revoke_once(stores: Stores) {
 pub async fn revoke_concurrently_once(stores: Stores) {
     let results = race(RACERS, |_| {
         let revocations = stores.revocations.clone();
-        async move { revocations.revoke("4AdBTYx-RtO83N22AJrGaQ", t0() + secs(60)).await }
+        async move {
+            revocations
+                .revoke("4AdBTYx-RtO83N22AJrGaQ", t0() + secs(60))
+                .await
+        }
     })
     .await;
-    let inserted = results.into_iter().filter(|r| *r.as_ref().expect("revoke")).count();
+    let inserted = results
+        .into_iter()
+        .filter(|r| *r.as_ref().expect("revoke"))
+        .count();
     assert_eq!(inserted, 1, "exactly one revocation inserts");
-    assert!(stores.revocations.is_revoked("4AdBTYx-RtO83N22AJrGaQ").await.expect("revoked"));
+    assert!(
+        stores
+            .revocations
+            .is_revoked("4AdBTYx-RtO83N22AJrGaQ")
+            .await
+            .expect("revoked")
+    );
 }
 
 /// A revoked jti stays revoked whatever its expiry.
 pub async fn is_revoked_regardless_of_exp(stores: Stores) {
-    assert!(stores.revocations.revoke("old", t0() - secs(86_400)).await.expect("revoke"));
+    assert!(
+        stores
+            .revocations
+            .revoke("old", t0() - secs(86_400))
+            .await
+            .expect("revoke")
+    );
     assert!(stores.revocations.is_revoked("old").await.expect("revoked"));
 }
 
@@ -44,11 +87,29 @@ pub async fn purge_expired_boundary(stores: Stores) {
     ] {
         assert!(stores.revocations.revoke(jti, exp).await.expect("revoke"));
     }
-    assert_eq!(stores.revocations.purge_expired(now).await.expect("purge"), 1);
-    assert!(!stores.revocations.is_revoked("before").await.expect("before"));
+    assert_eq!(
+        stores.revocations.purge_expired(now).await.expect("purge"),
+        1
+    );
+    assert!(
+        !stores
+            .revocations
+            .is_revoked("before")
+            .await
+            .expect("before")
+    );
     assert!(stores.revocations.is_revoked("exact").await.expect("exact"));
     assert!(stores.revocations.is_revoked("after").await.expect("after"));
-    assert_eq!(stores.revocations.purge_expired(now).await.expect("again"), 0);
+    assert_eq!(
+        stores.revocations.purge_expired(now).await.expect("again"),
+        0
+    );
     // A purged jti can be revoked again.
-    assert!(stores.revocations.revoke("before", now).await.expect("re-revoke"));
+    assert!(
+        stores
+            .revocations
+            .revoke("before", now)
+            .await
+            .expect("re-revoke")
+    );
 }

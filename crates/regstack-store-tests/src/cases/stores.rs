@@ -13,24 +13,44 @@ pub async fn purge_expired_everywhere(stores: Stores) {
     let old = now - micros(1);
     let fresh = now + micros(1);
 
-    let u = stores.users.create(user("keep@example.com", t0())).await.expect("user");
+    let u = stores
+        .users
+        .create(user("keep@example.com", t0()))
+        .await
+        .expect("user");
     for (email, exp) in [("old@example.com", old), ("new@example.com", fresh)] {
         let mut p = pending(email, &digest(email), t0(), secs(0));
         p.expires_at = exp;
         stores.pending.upsert(p).await.expect("pending");
     }
     stores.revocations.revoke("old", old).await.expect("revoke");
-    stores.revocations.revoke("new", fresh).await.expect("revoke");
+    stores
+        .revocations
+        .revoke("new", fresh)
+        .await
+        .expect("revoke");
     let a = "a@example.com";
-    stores.login_attempts.record(a, now - window - micros(1), None).await.expect("old");
-    stores.login_attempts.record(a, now - window, None).await.expect("edge");
+    stores
+        .login_attempts
+        .record(a, now - window - micros(1), None)
+        .await
+        .expect("old");
+    stores
+        .login_attempts
+        .record(a, now - window, None)
+        .await
+        .expect("edge");
     let mut code = mfa_code(&u.id, MfaKind::LoginMfa, t0(), secs(0));
     code.expires_at = old;
     stores.mfa_codes.put(code).await.expect("mfa");
     let mut state = oauth_state("old", t0(), secs(0));
     state.expires_at = old;
     stores.oauth_states.create(state).await.expect("state");
-    stores.oauth_states.create(oauth_state("new", now, secs(1))).await.expect("state");
+    stores
+        .oauth_states
+        .create(oauth_state("new", now, secs(1)))
+        .await
+        .expect("state");
 
     let report = stores.purge_expired(now, window).await.expect("purge");
     assert_eq!(
@@ -44,10 +64,27 @@ pub async fn purge_expired_everywhere(stores: Stores) {
         }
     );
     assert_eq!(stores.users.count().await.expect("users"), 1);
-    assert_eq!(stores.pending.count_unexpired(t0()).await.expect("pending"), 1);
+    assert_eq!(
+        stores.pending.count_unexpired(t0()).await.expect("pending"),
+        1
+    );
     assert!(stores.revocations.is_revoked("new").await.expect("new"));
-    let left = stores.login_attempts.failures_since(a, t0()).await.expect("attempts");
+    let left = stores
+        .login_attempts
+        .failures_since(a, t0())
+        .await
+        .expect("attempts");
     assert_eq!(left, vec![now - window]);
-    assert!(stores.oauth_states.get("new").await.expect("state").is_some());
-    assert_eq!(stores.purge_expired(now, window).await.expect("again"), PurgeReport::default());
+    assert!(
+        stores
+            .oauth_states
+            .get("new")
+            .await
+            .expect("state")
+            .is_some()
+    );
+    assert_eq!(
+        stores.purge_expired(now, window).await.expect("again"),
+        PurgeReport::default()
+    );
 }

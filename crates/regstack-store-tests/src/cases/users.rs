@@ -12,9 +12,17 @@ pub async fn create_and_get(stores: Stores) {
     assert!(!created.id.is_empty(), "the store assigns an id");
     assert_eq!(created, new.clone().with_id(created.id.clone()));
 
-    let by_id = stores.users.get_by_id(&created.id).await.expect("get_by_id");
+    let by_id = stores
+        .users
+        .get_by_id(&created.id)
+        .await
+        .expect("get_by_id");
     assert_eq!(by_id.as_ref(), Some(&created));
-    let by_email = stores.users.get_by_email("alice@example.com").await.expect("get_by_email");
+    let by_email = stores
+        .users
+        .get_by_email("alice@example.com")
+        .await
+        .expect("get_by_email");
     assert_eq!(by_email.as_ref(), Some(&created));
     let row = by_id.unwrap();
     assert_eq!(row.updated_at, t0() + micros(1));
@@ -27,42 +35,97 @@ pub async fn create_without_password(stores: Stores) {
     let mut new = user("oauth-only@example.com", t0());
     new.hashed_password = None;
     let created = stores.users.create(new).await.expect("create");
-    let row = stores.users.get_by_id(&created.id).await.expect("get").expect("row");
+    let row = stores
+        .users
+        .get_by_id(&created.id)
+        .await
+        .expect("get")
+        .expect("row");
     assert_eq!(row.hashed_password, None);
     assert!(row.is_active && !row.is_verified && !row.is_superuser && !row.is_mfa_enabled);
-    assert_eq!((row.full_name, row.phone_number, row.last_login), (None, None, None));
+    assert_eq!(
+        (row.full_name, row.phone_number, row.last_login),
+        (None, None, None)
+    );
     assert_eq!(row.created_at, t0());
 }
 
 /// Ids are unique per user.
 pub async fn ids_are_distinct(stores: Stores) {
-    let a = stores.users.create(user("a@example.com", t0())).await.expect("create a");
-    let b = stores.users.create(user("b@example.com", t0())).await.expect("create b");
+    let a = stores
+        .users
+        .create(user("a@example.com", t0()))
+        .await
+        .expect("create a");
+    let b = stores
+        .users
+        .create(user("b@example.com", t0()))
+        .await
+        .expect("create b");
     assert_ne!(a.id, b.id);
 }
 
 /// A second user with the same email is a conflict and leaves the first alone.
 pub async fn duplicate_email_conflicts(stores: Stores) {
-    let first = stores.users.create(user("dup@example.com", t0())).await.expect("create");
-    assert_conflict(stores.users.create(user("dup@example.com", t0() + secs(1))).await);
+    let first = stores
+        .users
+        .create(user("dup@example.com", t0()))
+        .await
+        .expect("create");
+    assert_conflict(
+        stores
+            .users
+            .create(user("dup@example.com", t0() + secs(1)))
+            .await,
+    );
     assert_eq!(stores.users.count().await.expect("count"), 1);
-    let row = stores.users.get_by_email("dup@example.com").await.expect("get");
+    let row = stores
+        .users
+        .get_by_email("dup@example.com")
+        .await
+        .expect("get");
     assert_eq!(row, Some(first));
 }
 
 /// Email matching is exact: no case folding.
 pub async fn email_lookup_is_exact(stores: Stores) {
-    stores.users.create(user("Case@Example.com", t0())).await.expect("create");
-    assert!(stores.users.get_by_email("case@example.com").await.expect("get").is_none());
-    assert!(stores.users.get_by_email("Case@Example.com ").await.expect("get").is_none());
+    stores
+        .users
+        .create(user("Case@Example.com", t0()))
+        .await
+        .expect("create");
+    assert!(
+        stores
+            .users
+            .get_by_email("case@example.com")
+            .await
+            .expect("get")
+            .is_none()
+    );
+    assert!(
+        stores
+            .users
+            .get_by_email("Case@Example.com ")
+            .await
+            .expect("get")
+            .is_none()
+    );
     // A differently cased address is a different account.
-    stores.users.create(user("case@example.com", t0())).await.expect("create lower");
+    stores
+        .users
+        .create(user("case@example.com", t0()))
+        .await
+        .expect("create lower");
     assert_eq!(stores.users.count().await.expect("count"), 2);
 }
 
 /// Unknown ids, and ids in another backend's format, are simply not found.
 pub async fn get_missing_is_none(stores: Stores) {
-    stores.users.create(user("someone@example.com", t0())).await.expect("create");
+    stores
+        .users
+        .create(user("someone@example.com", t0()))
+        .await
+        .expect("create");
     for id in [
         "0123456789abcdef0123456789abcdef",
         "507f1f77bcf86cd799439011",
@@ -70,15 +133,34 @@ pub async fn get_missing_is_none(stores: Stores) {
         "",
         "' OR 1=1 --",
     ] {
-        assert!(stores.users.get_by_id(id).await.expect("get_by_id").is_none(), "{id:?}");
+        assert!(
+            stores
+                .users
+                .get_by_id(id)
+                .await
+                .expect("get_by_id")
+                .is_none(),
+            "{id:?}"
+        );
         assert!(!stores.users.delete(id).await.expect("delete"), "{id:?}");
     }
-    assert!(stores.users.get_by_email("nobody@example.com").await.expect("get").is_none());
+    assert!(
+        stores
+            .users
+            .get_by_email("nobody@example.com")
+            .await
+            .expect("get")
+            .is_none()
+    );
 }
 
 /// A patch writes only its fields plus `updated_at = now` and returns the stored row.
 pub async fn update_patches_given_fields(stores: Stores) {
-    let created = stores.users.create(full_user("patch@example.com", t0())).await.expect("create");
+    let created = stores
+        .users
+        .create(full_user("patch@example.com", t0()))
+        .await
+        .expect("create");
     let now = t0() + secs(60) + micros(7);
     let patch = UserPatch {
         is_superuser: Some(true),
@@ -86,7 +168,11 @@ pub async fn update_patches_given_fields(stores: Stores) {
         last_login: Some(Some(now)),
         ..UserPatch::default()
     };
-    let updated = stores.users.update(&created.id, &patch, now).await.expect("update");
+    let updated = stores
+        .users
+        .update(&created.id, &patch, now)
+        .await
+        .expect("update");
     let mut expected = created.clone();
     expected.is_superuser = true;
     expected.full_name = None;
@@ -99,7 +185,11 @@ pub async fn update_patches_given_fields(stores: Stores) {
 
 /// Every patchable field, set and cleared.
 pub async fn update_every_field(stores: Stores) {
-    let created = stores.users.create(full_user("every@example.com", t0())).await.expect("create");
+    let created = stores
+        .users
+        .create(full_user("every@example.com", t0()))
+        .await
+        .expect("create");
     let now = t0() + secs(3600) + micros(1);
     let set = UserPatch {
         email: Some("every.new@example.com".to_owned()),
@@ -115,10 +205,25 @@ pub async fn update_every_field(stores: Stores) {
     };
     let mut expected = created.clone();
     set.apply_to(&mut expected, now);
-    let updated = stores.users.update(&created.id, &set, now).await.expect("update");
+    let updated = stores
+        .users
+        .update(&created.id, &set, now)
+        .await
+        .expect("update");
     assert_eq!(updated.as_ref(), Some(&expected));
-    assert!(stores.users.get_by_email("every@example.com").await.expect("get old").is_none());
-    let by_new = stores.users.get_by_email("every.new@example.com").await.expect("get new");
+    assert!(
+        stores
+            .users
+            .get_by_email("every@example.com")
+            .await
+            .expect("get old")
+            .is_none()
+    );
+    let by_new = stores
+        .users
+        .get_by_email("every.new@example.com")
+        .await
+        .expect("get new");
     assert_eq!(by_new.as_ref(), Some(&expected));
 
     let later = now + secs(1);
@@ -130,14 +235,25 @@ pub async fn update_every_field(stores: Stores) {
         ..UserPatch::default()
     };
     clear.apply_to(&mut expected, later);
-    let cleared = stores.users.update(&created.id, &clear, later).await.expect("clear");
+    let cleared = stores
+        .users
+        .update(&created.id, &clear, later)
+        .await
+        .expect("clear");
     assert_eq!(cleared.as_ref(), Some(&expected));
-    assert_eq!(stores.users.get_by_id(&created.id).await.expect("get"), Some(expected));
+    assert_eq!(
+        stores.users.get_by_id(&created.id).await.expect("get"),
+        Some(expected)
+    );
 }
 
 /// An empty patch still bumps `updated_at`.
 pub async fn update_empty_patch_bumps_updated_at(stores: Stores) {
-    let created = stores.users.create(user("empty@example.com", t0())).await.expect("create");
+    let created = stores
+        .users
+        .create(user("empty@example.com", t0()))
+        .await
+        .expect("create");
     let now = t0() + micros(1);
     let updated = stores
         .users
@@ -151,8 +267,16 @@ pub async fn update_empty_patch_bumps_updated_at(stores: Stores) {
 
 /// Changing the email to one another user has is a conflict; nothing changes.
 pub async fn update_email_clash_conflicts(stores: Stores) {
-    let a = stores.users.create(user("a@example.com", t0())).await.expect("create a");
-    let b = stores.users.create(user("b@example.com", t0())).await.expect("create b");
+    let a = stores
+        .users
+        .create(user("a@example.com", t0()))
+        .await
+        .expect("create a");
+    let b = stores
+        .users
+        .create(user("b@example.com", t0()))
+        .await
+        .expect("create b");
     let patch = UserPatch {
         email: Some(a.email.clone()),
         full_name: Some(Some("Should Not Stick".to_owned())),
@@ -169,23 +293,45 @@ pub async fn update_missing_is_none(stores: Stores) {
         is_active: Some(false),
         ..UserPatch::default()
     };
-    let res = stores.users.update("0123456789abcdef0123456789abcdef", &patch, t0()).await;
+    let res = stores
+        .users
+        .update("0123456789abcdef0123456789abcdef", &patch, t0())
+        .await;
     assert_eq!(res.expect("update"), None);
     assert_eq!(stores.users.count().await.expect("count"), 0);
 }
 
 /// Delete removes the row once.
 pub async fn delete_once(stores: Stores) {
-    let a = stores.users.create(user("a@example.com", t0())).await.expect("create a");
-    let b = stores.users.create(user("b@example.com", t0())).await.expect("create b");
+    let a = stores
+        .users
+        .create(user("a@example.com", t0()))
+        .await
+        .expect("create a");
+    let b = stores
+        .users
+        .create(user("b@example.com", t0()))
+        .await
+        .expect("create b");
     assert!(stores.users.delete(&a.id).await.expect("delete"));
     assert!(!stores.users.delete(&a.id).await.expect("delete again"));
     assert!(stores.users.get_by_id(&a.id).await.expect("get").is_none());
-    assert!(stores.users.get_by_email("a@example.com").await.expect("get").is_none());
+    assert!(
+        stores
+            .users
+            .get_by_email("a@example.com")
+            .await
+            .expect("get")
+            .is_none()
+    );
     assert_eq!(stores.users.count().await.expect("count"), 1);
     assert_eq!(stores.users.get_by_id(&b.id).await.expect("get b"), Some(b));
     // The email is free again.
-    stores.users.create(user("a@example.com", t0())).await.expect("re-create");
+    stores
+        .users
+        .create(user("a@example.com", t0()))
+        .await
+        .expect("re-create");
 }
 
 /// `count` and `list` (ordered by `created_at`, then id; offset/limit).
@@ -199,15 +345,37 @@ pub async fn count_and_list(stores: Stores) {
         let new = user(&format!("u{i}@example.com"), t0() + micros(*off));
         made.push(stores.users.create(new).await.expect("create"));
     }
-    let twin = stores.users.create(user("twin@example.com", t0() + micros(2))).await.expect("twin");
+    let twin = stores
+        .users
+        .create(user("twin@example.com", t0() + micros(2)))
+        .await
+        .expect("twin");
     made.push(twin);
-    made.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+    made.sort_by(|a, b| {
+        a.created_at
+            .cmp(&b.created_at)
+            .then_with(|| a.id.cmp(&b.id))
+    });
 
     assert_eq!(stores.users.count().await.expect("count"), 6);
     assert_eq!(stores.users.list(0, 100).await.expect("list"), made);
-    assert_eq!(stores.users.list(1, 2).await.expect("page"), made[1..3].to_vec());
-    assert_eq!(stores.users.list(5, 10).await.expect("tail"), made[5..].to_vec());
+    assert_eq!(
+        stores.users.list(1, 2).await.expect("page"),
+        made[1..3].to_vec()
+    );
+    assert_eq!(
+        stores.users.list(5, 10).await.expect("tail"),
+        made[5..].to_vec()
+    );
     assert!(stores.users.list(6, 10).await.expect("past end").is_empty());
     assert!(stores.users.list(0, 0).await.expect("limit 0").is_empty());
-    assert_eq!(stores.users.list(0, u64::MAX).await.expect("huge limit").len(), 6);
+    assert_eq!(
+        stores
+            .users
+            .list(0, u64::MAX)
+            .await
+            .expect("huge limit")
+            .len(),
+        6
+    );
 }
