@@ -1,7 +1,8 @@
 //! Project automation: `cargo xtask ci | test | tidy | deny`.
 //!
-//! `ci` is what `.ci/run` runs: format check, clippy with `-D warnings`, the tidy checks and
-//! every test of the workspace (unit, integration, end-to-end and doc tests).
+//! `ci` is what `.ci/run` runs: format check, the tidy checks, cargo-deny (licenses, bans and
+//! sources; installed when missing), clippy with `-D warnings` and every test of the workspace
+//! (unit, integration, end-to-end and doc tests).
 
 mod tidy;
 
@@ -71,7 +72,9 @@ fn deny() -> Result<(), String> {
         .output()
         .is_ok_and(|o| o.status.success());
     if !available {
-        return Err("cargo-deny is not installed: `cargo install cargo-deny --locked`".into());
+        let mut install = cargo();
+        install.args(["install", "cargo-deny", "--locked"]);
+        run("cargo install cargo-deny", install)?;
     }
     let mut c = cargo();
     c.args(["deny", "--all-features", "check", "licenses", "bans", "sources"]);
@@ -83,6 +86,7 @@ fn main() -> ExitCode {
     let result = match task.as_str() {
         "ci" => fmt_check()
             .and_then(|()| tidy_step())
+            .and_then(|()| deny())
             .and_then(|()| clippy())
             .and_then(|()| test()),
         "test" => test(),
