@@ -25,7 +25,9 @@ fn cargo() -> Command {
 fn run(step: &str, mut cmd: Command) -> Result<(), String> {
     let start = Instant::now();
     println!("==> {step}");
-    let status = cmd.status().map_err(|e| format!("{step}: cannot run: {e}"))?;
+    let status = cmd
+        .status()
+        .map_err(|e| format!("{step}: cannot run: {e}"))?;
     println!("<== {step}: {:.1}s", start.elapsed().as_secs_f64());
     if status.success() {
         Ok(())
@@ -42,7 +44,14 @@ fn fmt_check() -> Result<(), String> {
 
 fn clippy() -> Result<(), String> {
     let mut c = cargo();
-    c.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
+    c.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
     run("cargo clippy -D warnings", c)
 }
 
@@ -77,7 +86,14 @@ fn deny() -> Result<(), String> {
         run("cargo install cargo-deny", install)?;
     }
     let mut c = cargo();
-    c.args(["deny", "--all-features", "check", "licenses", "bans", "sources"]);
+    c.args([
+        "deny",
+        "--all-features",
+        "check",
+        "licenses",
+        "bans",
+        "sources",
+    ]);
     run("cargo deny (licenses, bans, sources)", c)
 }
 

@@ -6,17 +6,27 @@ use std::path::Path;
 /// Crates regstack-core must never depend on: database drivers, HTTP frameworks and clients,
 /// mail libraries, template engines, cloud SDKs.
 const CORE_FORBIDDEN: &[&str] = &[
-    "sqlx", "mongodb", "axum", "hyper", "reqwest", "poem", "poem-openapi", "lettre", "askama",
-    "askama_web", "minijinja", "tower", "tower-http", "aws-sdk-sns", "aws-sdk-sesv2",
-    "aws-config", "tracing-subscriber",
+    "sqlx",
+    "mongodb",
+    "axum",
+    "hyper",
+    "reqwest",
+    "poem",
+    "poem-openapi",
+    "lettre",
+    "askama",
+    "askama_web",
+    "minijinja",
+    "tower",
+    "tower-http",
+    "aws-sdk-sns",
+    "aws-sdk-sesv2",
+    "aws-config",
+    "tracing-subscriber",
 ];
 
 /// Adapter crates that must depend on core only, never on each other.
-const ADAPTERS: &[&str] = &[
-    "regstack-store-sqlite",
-    "regstack-mail",
-    "regstack-sms",
-];
+const ADAPTERS: &[&str] = &["regstack-store-sqlite", "regstack-mail", "regstack-sms"];
 
 fn manifest(root: &Path, krate: &str) -> Result<toml::Table, String> {
     let path = root.join("crates").join(krate).join("Cargo.toml");
@@ -109,6 +119,9 @@ mod tests {
         .unwrap();
         let problems = check(&dir);
         std::fs::remove_dir_all(&dir).ok();
-        assert!(problems.iter().any(|p| p.contains("`sqlx`")), "{problems:#?}");
+        assert!(
+            problems.iter().any(|p| p.contains("`sqlx`")),
+            "{problems:#?}"
+        );
     }
 }

@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use regstack::config::{LoadOptions, RegStackConfig};
 
 #[derive(Debug, Parser)]
-#[command(name = "regstack", version, about = "User accounts for Rust web applications")]
+#[command(
+    name = "regstack",
+    version,
+    about = "User accounts for Rust web applications"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -126,10 +130,13 @@ async fn serve(config: Option<PathBuf>, host: String, port: u16) -> Result<(), S
         rs.config().api_prefix()
     );
     let app = regstack::axum::app(rs.clone());
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server error: {e}"))?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| format!("server error: {e}"))?;
     tracing::info!(target: "regstack.cli", "shutting down: finishing background work");
     rs.close().await;
     Ok(())
@@ -175,7 +182,9 @@ async fn migrate(config: Option<PathBuf>, target: String) -> Result<(), String> 
         return Ok(());
     }
     if target != "head" {
-        return Err(format!("unsupported target `{target}`: only `head` is supported"));
+        return Err(format!(
+            "unsupported target `{target}`: only `head` is supported"
+        ));
     }
     let backend = regstack::connect(&cfg).await.map_err(|e| e.to_string())?;
     let status = backend.schema_status().await.map_err(|e| e.to_string())?;
@@ -223,7 +232,10 @@ mod tests {
 
     #[test]
     fn urls_are_redacted() {
-        assert_eq!(redact_url("postgresql://u:secret@h/db"), "postgresql://u:***@h/db");
+        assert_eq!(
+            redact_url("postgresql://u:secret@h/db"),
+            "postgresql://u:***@h/db"
+        );
         assert_eq!(redact_url("sqlite:///./x.db"), "sqlite:///./x.db");
     }
 }

@@ -127,7 +127,12 @@ async fn serve_round_trip_with_the_link_from_the_console_log() {
     let token = link.trim().rsplit("token=").next().unwrap().to_owned();
     assert_eq!(token.len(), 43, "{link}");
 
-    let (status, user) = post(&client, &server.url("/api/auth/verify"), json!({"token": token})).await;
+    let (status, user) = post(
+        &client,
+        &server.url("/api/auth/verify"),
+        json!({"token": token}),
+    )
+    .await;
     assert_eq!(status, 200, "{user}");
     assert_eq!(user["email"], "alice@example.com");
     assert_eq!(user["is_verified"], true);
@@ -238,7 +243,10 @@ fn migrate_brings_a_database_to_head_once() {
     .unwrap();
     let (ok, out, err) = migrate(dir.path(), &[]);
     assert!(ok, "{out}{err}");
-    assert!(out.contains("upgrading sqlite+aiosqlite:///./app.sqlite from (empty) to head"), "{out}");
+    assert!(
+        out.contains("upgrading sqlite+aiosqlite:///./app.sqlite from (empty) to head"),
+        "{out}"
+    );
     assert!(out.contains("now at 0003"), "{out}");
     assert!(dir.path().join("app.sqlite").exists());
     let (ok, out, _) = migrate(dir.path(), &[]);
@@ -259,7 +267,10 @@ fn migrate_skips_mongo_and_refuses_unknown_schemes() {
     std::fs::write(&toml, "database_url = \"mongodb://127.0.0.1:1/x\"\n").unwrap();
     let (ok, out, _) = migrate(dir.path(), &["--config", toml.to_str().unwrap()]);
     assert!(ok);
-    assert!(out.starts_with("skip: mongo backends use install_schema()"), "{out}");
+    assert!(
+        out.starts_with("skip: mongo backends use install_schema()"),
+        "{out}"
+    );
     std::fs::write(&toml, "database_url = \"mysql://h/x\"\n").unwrap();
     let (ok, _, err) = migrate(dir.path(), &["--config", toml.to_str().unwrap()]);
     assert!(!ok);

@@ -50,7 +50,12 @@ fn body_item(kind: &'static str, msg: &str, input: Value) -> ValidationItem {
 pub struct JsonBody(pub Option<Value>);
 
 fn is_json_content_type(ct: &str) -> bool {
-    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
@@ -206,7 +211,14 @@ fn plural(n: usize) -> &'static str {
 }
 
 impl Fields<'_> {
-    fn push(&mut self, kind: &'static str, name: &str, msg: String, input: Value, ctx: Option<Value>) {
+    fn push(
+        &mut self,
+        kind: &'static str,
+        name: &str,
+        msg: String,
+        input: Value,
+        ctx: Option<Value>,
+    ) {
         self.errors.push(ValidationItem {
             kind,
             loc: vec![Value::from("body"), Value::from(name)],

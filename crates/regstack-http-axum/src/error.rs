@@ -95,9 +95,10 @@ fn core_response(e: Error) -> Response {
             S::BAD_REQUEST,
             "Verification link is invalid or has expired. Request a new one.",
         ),
-        Error::AlreadyVerified => {
-            detail(S::BAD_REQUEST, "This email is already registered. Please sign in.")
-        }
+        Error::AlreadyVerified => detail(
+            S::BAD_REQUEST,
+            "This email is already registered. Please sign in.",
+        ),
         Error::LockedOut { retry_after, .. } => {
             let mut resp = detail(
                 S::TOO_MANY_REQUESTS,

@@ -85,7 +85,11 @@ async fn fallback(known: Arc<Vec<String>>, req: Request) -> Response {
                 .get(header::HOST)
                 .and_then(|h| h.to_str().ok())
                 .unwrap_or("localhost");
-            let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
+            let query = req
+                .uri()
+                .query()
+                .map(|q| format!("?{q}"))
+                .unwrap_or_default();
             let location = format!("http://{host}{trimmed}{query}");
             if let Ok(v) = HeaderValue::from_str(&location) {
                 return (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, v)]).into_response();
@@ -112,4 +116,3 @@ async fn json_405(req: Request, next: Next) -> Response {
     }
     Response::from_parts(parts, body)
 }
-

@@ -167,7 +167,9 @@ impl Schema for MfaConfirmReq {
 
 pub(crate) async fn login_mfa_confirm(State(rs): State<RegStack>, body: JsonBody) -> ApiResult {
     let req: MfaConfirmReq = validate(body)?;
-    let t = rs.login_mfa_confirm(&req.mfa_pending_token, &req.code).await?;
+    let t = rs
+        .login_mfa_confirm(&req.mfa_pending_token, &req.code)
+        .await?;
     Ok(token_response(t.access_token, t.expires_in))
 }
 

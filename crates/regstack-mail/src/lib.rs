@@ -107,7 +107,10 @@ impl CapturingMailer {
 
     /// Every message delivered so far.
     pub fn messages(&self) -> Vec<EmailMessage> {
-        self.messages.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.messages
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Make every following send fail (or succeed again).
@@ -120,7 +123,13 @@ impl CapturingMailer {
         let _ = tokio::time::timeout(timeout, async {
             loop {
                 let notified = self.arrived.notified();
-                if self.messages.lock().unwrap_or_else(|e| e.into_inner()).len() >= n {
+                if self
+                    .messages
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .len()
+                    >= n
+                {
                     return;
                 }
                 notified.await;

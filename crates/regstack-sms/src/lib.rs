@@ -66,7 +66,10 @@ impl CapturingSms {
 
     /// Every message sent so far.
     pub fn messages(&self) -> Vec<SmsMessage> {
-        self.messages.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.messages
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 

@@ -28,7 +28,9 @@ pub enum Error {
     Config(#[from] regstack_core::config::ConfigError),
     #[error(transparent)]
     Store(#[from] regstack_core::StoreError),
-    #[error("unrecognised database_url scheme `{0}` (expected sqlite://, postgresql:// or mongodb://)")]
+    #[error(
+        "unrecognised database_url scheme `{0}` (expected sqlite://, postgresql:// or mongodb://)"
+    )]
     UnknownScheme(String),
     #[error("{what} needs the `{feature}` feature of the regstack crate")]
     MissingFeature {
@@ -121,7 +123,7 @@ pub async fn build(mut builder: RegStackBuilder) -> Result<RegStack, Error> {
     let config = builder.config().clone();
     config.validate()?;
     config.check_startup()?;
-    if config.rate_limits().first().is_some() {
+    if !config.rate_limits().is_empty() {
         return Err(Error::MissingFeature {
             what: "per-route rate limits (*_rate_limit)",
             feature: "rate-limit",
@@ -159,7 +161,9 @@ mod tests {
         ] {
             assert_eq!(backend_kind(url).unwrap(), kind, "{url}");
         }
-        assert!(matches!(backend_kind("mysql://h/db"), Err(Error::UnknownScheme(s)) if s == "mysql"));
+        assert!(
+            matches!(backend_kind("mysql://h/db"), Err(Error::UnknownScheme(s)) if s == "mysql")
+        );
         assert!(backend_kind("nonsense").is_err());
     }
 }
