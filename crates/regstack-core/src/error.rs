@@ -79,6 +79,36 @@ pub enum Error {
     #[error("token does not match an active account")]
     TokenAccountMismatch,
 
+    // account
+    #[error("no password set on this account")]
+    NoPasswordSet,
+    #[error("current password is incorrect")]
+    CurrentPasswordIncorrect,
+    #[error("new password must differ from the current password")]
+    SamePassword,
+    #[error("new email is the same as the current email")]
+    SameEmail,
+    #[error("email-change link is invalid or has expired")]
+    InvalidEmailChangeToken,
+    #[error("that email address is already in use")]
+    EmailInUse,
+    #[error("account deletion is disabled")]
+    AccountDeletionDisabled,
+    #[error("password reset is disabled")]
+    PasswordResetDisabled,
+    #[error("reset link is invalid or has expired")]
+    InvalidResetToken,
+    #[error("reset link does not match an active account")]
+    ResetAccountMismatch,
+
+    // admin
+    #[error("user not found")]
+    UserNotFound,
+    #[error("user is already verified")]
+    AlreadyVerifiedUser,
+    #[error("no pending registration")]
+    PendingNotFound,
+
     // bearer authentication
     #[error("authentication failed: {0}")]
     Auth(#[from] AuthFailure),

@@ -188,7 +188,32 @@ impl RegStack {
                     .await;
                 Ok(user)
             }
-            Err(e) if e.is_conflict() => Err(Error::AlreadyVerified),
+            Err(e) if e.is_conflict() => {
+                // An administrator's resend for an existing unverified user (deviation #6):
+                // the pending row carries that user's own hash; verifying marks them verified.
+                match stores.users.get_by_email(&pending.email).await? {
+                    Some(existing)
+                        if !existing.is_verified
+                            && existing.hashed_password.as_deref()
+                                == Some(pending.hashed_password.as_str()) =>
+                    {
+                        let patch = UserPatch {
+                            is_verified: Some(true),
+                            ..UserPatch::default()
+                        };
+                        let user = stores
+                            .users
+                            .update(&existing.id, &patch, self.now())
+                            .await?
+                            .ok_or(Error::InvalidVerificationToken)?;
+                        self.hooks()
+                            .fire(Event::UserVerified { user: user.clone() })
+                            .await;
+                        Ok(user)
+                    }
+                    _ => Err(Error::AlreadyVerified),
+                }
+            }
             Err(e) => {
                 // Put the registration back so the link keeps working after a transient error.
                 let restore = NewPending {

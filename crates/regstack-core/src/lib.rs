@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+pub mod account;
+pub mod admin;
 pub mod clock;
 pub mod config;
 pub mod domain;

@@ -86,6 +86,15 @@ impl StoreError {
     }
 }
 
+/// Counts of users by flag.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserCounts {
+    pub total: u64,
+    pub active: u64,
+    pub verified: u64,
+    pub superusers: u64,
+}
+
 /// The `users` repository.
 #[async_trait]
 pub trait UserStore: Debug + Send + Sync + 'static {
@@ -107,8 +116,10 @@ pub trait UserStore: Debug + Send + Sync + 'static {
     async fn delete(&self, id: &str) -> StoreResult<bool>;
     /// Number of users.
     async fn count(&self) -> StoreResult<u64>;
-    /// Users ordered by creation time (then id), for listings.
+    /// Users newest first (`created_at` descending, then id descending), for listings.
     async fn list(&self, offset: u64, limit: u64) -> StoreResult<Vec<User>>;
+    /// Numbers of users in all, active, verified and superusers.
+    async fn count_by_flags(&self) -> StoreResult<UserCounts>;
 }
 
 /// The `pending_registrations` repository.

@@ -319,6 +319,24 @@ impl Fields<'_> {
         }
     }
 
+    /// An optional nullable boolean (`true`/`false` only): `None` when absent or null.
+    pub fn optional_bool(&mut self, name: &str) -> Option<Option<bool>> {
+        match self.obj.get(name).cloned() {
+            None | Some(Value::Null) => Some(None),
+            Some(Value::Bool(b)) => Some(Some(b)),
+            Some(other) => {
+                self.push(
+                    "bool_type",
+                    name,
+                    "Input should be a valid boolean".into(),
+                    other,
+                    None,
+                );
+                None
+            }
+        }
+    }
+
     /// An optional nullable string of at most `max` code points: `None` when absent,
     /// `Some(None)` for an explicit `null`.
     pub fn optional_string(&mut self, name: &str, max: usize) -> Option<Option<Option<String>>> {
@@ -353,5 +371,105 @@ mod tests {
         assert!(is_json_content_type("application/merge-patch+json"));
         assert!(!is_json_content_type("text/plain"));
         assert!(!is_json_content_type("application/x-www-form-urlencoded"));
+    }
+}
+
+/// Query-string integers the way FastAPI validates them (`loc: ["query", name]`).
+#[derive(Debug)]
+pub struct Query {
+    pairs: Vec<(String, String)>,
+    errors: Vec<ValidationItem>,
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl Query {
+    /// Parse a raw query string.
+    pub fn new(raw: Option<&str>) -> Self {
+        let pairs = raw
+            .unwrap_or("")
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (percent_decode(k), percent_decode(v))
+            })
+            .collect();
+        Self {
+            pairs,
+            errors: Vec::new(),
+        }
+    }
+
+    /// An integer parameter with a default and inclusive bounds.
+    pub fn int(&mut self, name: &str, default: i64, min: i64, max: Option<i64>) -> i64 {
+        let Some((_, raw)) = self.pairs.iter().rev().find(|(k, _)| k == name) else {
+            return default;
+        };
+        let raw = raw.clone();
+        let loc = vec![Value::from("query"), Value::from(name)];
+        let Ok(v) = raw.trim().parse::<i64>() else {
+            self.errors.push(ValidationItem {
+                kind: "int_parsing",
+                loc,
+                msg: "Input should be a valid integer, unable to parse string as an integer".into(),
+                input: Value::from(raw),
+                ctx: None,
+            });
+            return default;
+        };
+        if v < min {
+            self.errors.push(ValidationItem {
+                kind: "greater_than_equal",
+                loc,
+                msg: format!("Input should be greater than or equal to {min}"),
+                input: Value::from(raw),
+                ctx: Some(json!({ "ge": min })),
+            });
+        } else if let Some(max) = max
+            && v > max
+        {
+            self.errors.push(ValidationItem {
+                kind: "less_than_equal",
+                loc,
+                msg: format!("Input should be less than or equal to {max}"),
+                input: Value::from(raw),
+                ctx: Some(json!({ "le": max })),
+            });
+        }
+        v
+    }
+
+    /// The collected errors as a 422, if any.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self.errors))
+        }
     }
 }

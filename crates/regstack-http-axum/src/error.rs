@@ -126,6 +126,39 @@ fn core_response(e: Error) -> Response {
         Error::TokenAccountMismatch => {
             detail(S::BAD_REQUEST, "Token does not match an active account.")
         }
+        Error::NoPasswordSet => detail(
+            S::BAD_REQUEST,
+            "No password set on this account. Use forgot-password to set one before changing account details.",
+        ),
+        Error::CurrentPasswordIncorrect => {
+            detail(S::BAD_REQUEST, "Current password is incorrect.")
+        }
+        Error::SamePassword => detail(
+            S::BAD_REQUEST,
+            "New password must differ from the current password.",
+        ),
+        Error::SameEmail => detail(S::BAD_REQUEST, "New email is the same as the current email."),
+        Error::InvalidEmailChangeToken => detail(
+            S::BAD_REQUEST,
+            "Email-change link is invalid or has expired. Request a new one.",
+        ),
+        Error::EmailInUse => detail(S::CONFLICT, "That email address is already in use."),
+        Error::AccountDeletionDisabled => detail(
+            S::NOT_FOUND,
+            "Account deletion is disabled for this application.",
+        ),
+        Error::PasswordResetDisabled => {
+            detail(S::NOT_FOUND, "Password reset is disabled for this application.")
+        }
+        Error::InvalidResetToken => detail(
+            S::BAD_REQUEST,
+            "Reset link is invalid or has expired. Request a new one.",
+        ),
+        Error::ResetAccountMismatch => {
+            detail(S::BAD_REQUEST, "Reset link does not match an active account.")
+        }
+        Error::UserNotFound => detail(S::NOT_FOUND, "User not found."),
+        Error::AlreadyVerifiedUser => detail(S::BAD_REQUEST, "User is already verified."),
         Error::Auth(f) => auth_response(f),
         Error::NotSuperuser => detail(S::FORBIDDEN, "Administrator privileges required."),
         other => {

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod admin;
 pub mod body;
 pub mod error;
 pub mod extract;
@@ -13,7 +14,7 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use regstack_core::RegStack;
 
 pub use crate::error::ApiError;
@@ -24,8 +25,9 @@ pub use crate::routes::healthz;
 pub use axum;
 
 /// The router-relative paths of the JSON API mounted for this configuration.
-pub fn route_paths(_rs: &RegStack) -> Vec<&'static str> {
-    vec![
+pub fn route_paths(rs: &RegStack) -> Vec<&'static str> {
+    let cfg = rs.config();
+    let mut paths = vec![
         "/register",
         "/verify",
         "/resend-verification",
@@ -33,13 +35,25 @@ pub fn route_paths(_rs: &RegStack) -> Vec<&'static str> {
         "/login/mfa-confirm",
         "/logout",
         "/me",
-    ]
+        "/change-password",
+        "/change-email",
+        "/confirm-email-change",
+        "/account",
+    ];
+    if cfg.enable_password_reset {
+        paths.extend(["/forgot-password", "/reset-password"]);
+    }
+    if cfg.enable_admin_router {
+        paths.extend(["/admin/stats", "/admin/users"]);
+    }
+    paths
 }
 
 /// The JSON API with router-relative paths (`/login`, `/me`, ...), ready to be nested under
 /// `api_prefix` by a host. Routes are decided once, from the configuration.
 pub fn router(rs: RegStack) -> Router {
-    Router::new()
+    let cfg = rs.config();
+    let mut r = Router::new()
         .route("/register", post(routes::register))
         .route("/verify", post(routes::verify))
         .route("/resend-verification", post(routes::resend_verification))
@@ -47,7 +61,35 @@ pub fn router(rs: RegStack) -> Router {
         .route("/login/mfa-confirm", post(routes::login_mfa_confirm))
         .route("/logout", post(routes::logout))
         .route("/me", get(routes::me).patch(routes::patch_me))
-        .with_state(rs)
+        .route("/change-password", post(routes::change_password))
+        .route("/change-email", post(routes::change_email))
+        .route("/confirm-email-change", post(routes::confirm_email_change))
+        .route("/account", delete(routes::delete_account));
+    if cfg.enable_password_reset {
+        r = r
+            .route("/forgot-password", post(routes::forgot_password))
+            .route("/reset-password", post(routes::reset_password));
+    }
+    if cfg.enable_admin_router {
+        r = r
+            .route("/admin/stats", get(admin::stats))
+            .route("/admin/users", get(admin::list_users))
+            .route(
+                "/admin/users/{user_id}",
+                get(admin::get_user)
+                    .patch(admin::patch_user)
+                    .delete(admin::delete_user),
+            )
+            .route(
+                "/admin/users/{user_id}/resend-verification",
+                post(admin::resend_verification),
+            )
+            .route(
+                "/admin/pending/{email}/promote",
+                post(admin::promote_pending),
+            );
+    }
+    r.with_state(rs)
 }
 
 /// A complete application: the JSON API under `api_prefix`, `GET /healthz`, and the

@@ -222,3 +222,141 @@ pub async fn healthz(State(rs): State<RegStack>) -> Response {
             .into_response()
     }
 }
+
+struct ChangePasswordReq {
+    current_password: String,
+    new_password: String,
+}
+
+impl Schema for ChangePasswordReq {
+    const FIELDS: &'static [&'static str] = &["current_password", "new_password"];
+    fn read(f: &mut Fields<'_>) -> Option<Self> {
+        let current = f.string("current_password");
+        let new = f.password("new_password");
+        Some(Self {
+            current_password: current?,
+            new_password: new?,
+        })
+    }
+}
+
+pub(crate) async fn change_password(
+    State(rs): State<RegStack>,
+    headers: HeaderMap,
+    body: JsonBody,
+) -> ApiResult {
+    let auth = authenticate(&rs, &headers).await?;
+    let req: ChangePasswordReq = validate(body)?;
+    rs.change_password(&auth.user, &req.current_password, &req.new_password)
+        .await?;
+    Ok(Json(MessageResponse {
+        message: "Password changed. Existing sessions have been signed out.",
+    })
+    .into_response())
+}
+
+struct ChangeEmailReq {
+    new_email: String,
+    current_password: String,
+}
+
+impl Schema for ChangeEmailReq {
+    const FIELDS: &'static [&'static str] = &["new_email", "current_password"];
+    fn read(f: &mut Fields<'_>) -> Option<Self> {
+        let email = f.email("new_email");
+        let current = f.string("current_password");
+        Some(Self {
+            new_email: email?,
+            current_password: current?,
+        })
+    }
+}
+
+pub(crate) async fn change_email(
+    State(rs): State<RegStack>,
+    headers: HeaderMap,
+    body: JsonBody,
+) -> ApiResult {
+    let auth = authenticate(&rs, &headers).await?;
+    let req: ChangeEmailReq = validate(body)?;
+    rs.request_email_change(&auth.user, &req.new_email, &req.current_password)
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(MessageResponse {
+            message: "If the address is available, a confirmation link has been sent. Check your email.",
+        }),
+    )
+        .into_response())
+}
+
+pub(crate) async fn confirm_email_change(State(rs): State<RegStack>, body: JsonBody) -> ApiResult {
+    let req: TokenReq = validate(body)?;
+    let user = rs.confirm_email_change(&req.token).await?;
+    Ok(Json(UserPublic::from(&user)).into_response())
+}
+
+struct CurrentPasswordReq {
+    current_password: String,
+}
+
+impl Schema for CurrentPasswordReq {
+    const FIELDS: &'static [&'static str] = &["current_password"];
+    fn read(f: &mut Fields<'_>) -> Option<Self> {
+        Some(Self {
+            current_password: f.string("current_password")?,
+        })
+    }
+}
+
+pub(crate) async fn delete_account(
+    State(rs): State<RegStack>,
+    headers: HeaderMap,
+    body: JsonBody,
+) -> ApiResult {
+    let auth = authenticate(&rs, &headers).await?;
+    let req: CurrentPasswordReq = validate(body)?;
+    rs.delete_account(&auth.user, &req.current_password).await?;
+    Ok(Json(MessageResponse {
+        message: "Account deleted.",
+    })
+    .into_response())
+}
+
+pub(crate) async fn forgot_password(State(rs): State<RegStack>, body: JsonBody) -> ApiResult {
+    let req: EmailReq = validate(body)?;
+    rs.forgot_password(req.email);
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(MessageResponse {
+            message: "If the address matches an active account, a reset link has been sent. Check your email.",
+        }),
+    )
+        .into_response())
+}
+
+struct ResetPasswordReq {
+    token: String,
+    new_password: String,
+}
+
+impl Schema for ResetPasswordReq {
+    const FIELDS: &'static [&'static str] = &["token", "new_password"];
+    fn read(f: &mut Fields<'_>) -> Option<Self> {
+        let token = f.string("token");
+        let new = f.password("new_password");
+        Some(Self {
+            token: token?,
+            new_password: new?,
+        })
+    }
+}
+
+pub(crate) async fn reset_password(State(rs): State<RegStack>, body: JsonBody) -> ApiResult {
+    let req: ResetPasswordReq = validate(body)?;
+    rs.reset_password(&req.token, &req.new_password).await?;
+    Ok(Json(MessageResponse {
+        message: "Password has been reset. Please sign in.",
+    })
+    .into_response())
+}

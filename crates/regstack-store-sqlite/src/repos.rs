@@ -12,7 +12,7 @@ use regstack_core::domain::{
 };
 use regstack_core::store::{
     LoginAttemptStore, MfaCodeStore, OAuthIdentityStore, OAuthStateStore, PendingStore,
-    RevocationStore, StoreError, StoreResult, UserStore,
+    RevocationStore, StoreError, StoreResult, UserCounts, UserStore,
 };
 use regstack_core::token::new_uuid_hex;
 use sqlx::sqlite::SqliteRow;
@@ -213,11 +213,27 @@ impl UserStore for SqliteUsers {
         Ok(count(n))
     }
 
+    async fn count_by_flags(&self) -> StoreResult<UserCounts> {
+        let (total, active, verified, superusers): (i64, i64, i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), COALESCE(SUM(is_active), 0), COALESCE(SUM(is_verified), 0), \
+             COALESCE(SUM(is_superuser), 0) FROM users",
+        )
+        .fetch_one(&self.pools.reader)
+        .await
+        .map_err(store_err("user"))?;
+        Ok(UserCounts {
+            total: count(total),
+            active: count(active),
+            verified: count(verified),
+            superusers: count(superusers),
+        })
+    }
+
     async fn list(&self, offset: u64, limit: u64) -> StoreResult<Vec<User>> {
         let rows = sqlx::query(concat!(
             "SELECT ",
             user_cols!(),
-            " FROM users ORDER BY created_at, id LIMIT ? OFFSET ?"
+            " FROM users ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
         ))
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .bind(i64::try_from(offset).unwrap_or(i64::MAX))

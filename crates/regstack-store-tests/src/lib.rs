@@ -84,6 +84,7 @@ macro_rules! __conformance_group {
             update_missing_is_none,
             delete_once,
             count_and_list,
+            count_by_flags,
         );
     };
     (pending, $factory:expr) => {

@@ -334,7 +334,7 @@ pub async fn delete_once(stores: Stores) {
         .expect("re-create");
 }
 
-/// `count` and `list` (ordered by `created_at`, then id; offset/limit).
+/// `count` and `list` (newest first: `created_at` then id, descending; offset/limit).
 pub async fn count_and_list(stores: Stores) {
     assert_eq!(stores.users.count().await.expect("count"), 0);
     assert!(stores.users.list(0, 10).await.expect("list").is_empty());
@@ -352,9 +352,9 @@ pub async fn count_and_list(stores: Stores) {
         .expect("twin");
     made.push(twin);
     made.sort_by(|a, b| {
-        a.created_at
-            .cmp(&b.created_at)
-            .then_with(|| a.id.cmp(&b.id))
+        b.created_at
+            .cmp(&a.created_at)
+            .then_with(|| b.id.cmp(&a.id))
     });
 
     assert_eq!(stores.users.count().await.expect("count"), 6);
@@ -378,4 +378,27 @@ pub async fn count_and_list(stores: Stores) {
             .len(),
         6
     );
+}
+
+/// `count_by_flags` counts every flag independently.
+pub async fn count_by_flags(stores: Stores) {
+    assert_eq!(
+        stores.users.count_by_flags().await.expect("empty"),
+        regstack_core::store::UserCounts::default()
+    );
+    let mut a = user("a@example.com", t0());
+    a.is_verified = true;
+    a.is_superuser = true;
+    let mut b = user("b@example.com", t0());
+    b.is_active = false;
+    b.is_verified = true;
+    let c = user("c@example.com", t0());
+    for u in [a, b, c] {
+        stores.users.create(u).await.expect("create");
+    }
+    let counts = stores.users.count_by_flags().await.expect("counts");
+    assert_eq!(counts.total, 3);
+    assert_eq!(counts.active, 2);
+    assert_eq!(counts.verified, 2);
+    assert_eq!(counts.superusers, 1);
 }

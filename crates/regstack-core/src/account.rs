@@ -1,0 +1,246 @@
+//! Account flows for a signed-in user (password and email changes, deletion) and the password
+//! reset flow (`spec/http-api.md` §2.9–§2.14).
+
+use crate::RegStack;
+use crate::domain::{User, UserPatch};
+use crate::error::{Error, Result};
+use crate::hooks::{Event, redact};
+use crate::jwt::{Extra, Purpose};
+use crate::mail::{EmailKind, compose};
+use crate::password::Verification;
+
+impl RegStack {
+    /// Check the current password of a user (the confirmation several flows ask for).
+    pub async fn confirm_password(&self, user: &User, password: &str) -> Result<()> {
+        let Some(hash) = user.hashed_password.as_deref() else {
+            return Err(Error::NoPasswordSet);
+        };
+        if self.hasher().verify(password, hash).await.is_valid() {
+            Ok(())
+        } else {
+            Err(Error::CurrentPasswordIncorrect)
+        }
+    }
+
+    /// `POST /change-password`: every existing session, the caller's included, is revoked.
+    pub async fn change_password(
+        &self,
+        user: &User,
+        current_password: &str,
+        new_password: &str,
+    ) -> Result<()> {
+        self.confirm_password(user, current_password).await?;
+        if let Some(hash) = user.hashed_password.as_deref()
+            && let Verification::Valid { .. } = self.hasher().verify(new_password, hash).await
+        {
+            return Err(Error::SamePassword);
+        }
+        self.set_password(user, new_password).await?;
+        self.lockout().clear(&user.email).await?;
+        self.hooks()
+            .fire(Event::PasswordChanged { user: user.clone() })
+            .await;
+        Ok(())
+    }
+
+    /// Store a new password hash and revoke every session issued until now.
+    async fn set_password(&self, user: &User, new_password: &str) -> Result<User> {
+        let hash = self.hasher().hash(new_password).await?;
+        let now = self.clock().now();
+        let patch = UserPatch {
+            hashed_password: Some(Some(hash)),
+            tokens_invalidated_after: Some(Some(now)),
+            ..UserPatch::default()
+        };
+        self.stores()
+            .users
+            .update(&user.id, &patch, now)
+            .await?
+            .ok_or(Error::ResetAccountMismatch)
+    }
+
+    /// `POST /change-email`: mails a confirmation link to the new address when it is free.
+    /// The answer is the same whether or not the address is taken.
+    pub async fn request_email_change(
+        &self,
+        user: &User,
+        new_email: &str,
+        current_password: &str,
+    ) -> Result<()> {
+        if new_email.to_lowercase() == user.email.to_lowercase() {
+            return Err(Error::SameEmail);
+        }
+        self.confirm_password(user, current_password).await?;
+        if self.stores().users.get_by_email(new_email).await?.is_some() {
+            tracing::info!(
+                target: "regstack.account",
+                "change-email blocked by clash (anti-enumeration): user_id={}",
+                user.id
+            );
+            return Ok(());
+        }
+        let (raw, _) = self.jwt().issue(
+            Purpose::EmailChange,
+            &user.id,
+            Extra {
+                new_email: Some(new_email.to_owned()),
+                phone: None,
+            },
+        );
+        let url = self.config().email_change_url(&raw);
+        let msg = compose(
+            &*self.composer(),
+            self.config(),
+            EmailKind::EmailChange,
+            new_email,
+            user.full_name.as_deref(),
+            &url,
+        );
+        msg.check_headers()?;
+        self.mailer().send(&msg).await?;
+        self.hooks()
+            .fire(Event::EmailChangeRequested {
+                user: user.clone(),
+                new_email: new_email.to_owned(),
+                url_without_token: redact(&url, &raw),
+                url,
+            })
+            .await;
+        Ok(())
+    }
+
+    /// `POST /confirm-email-change`: single use (the token's `jti` is revoked, deviation #3);
+    /// revokes every session. Returns the stored row.
+    pub async fn confirm_email_change(&self, raw_token: &str) -> Result<User> {
+        let claims = self
+            .jwt()
+            .decode(raw_token, Purpose::EmailChange)
+            .map_err(|_| Error::InvalidEmailChangeToken)?;
+        let new_email = claims.new_email.clone().ok_or(Error::InvalidEmailChangeToken)?;
+        let stores = self.stores();
+        if stores.revocations.is_revoked(&claims.jti).await? {
+            return Err(Error::InvalidEmailChangeToken);
+        }
+        let user = match stores.users.get_by_id(&claims.sub).await? {
+            Some(u) if u.is_active => u,
+            _ => return Err(Error::TokenAccountMismatch),
+        };
+        // Claim the token first: of concurrent confirmations exactly one proceeds.
+        if !stores.revocations.revoke(&claims.jti, claims.exp).await? {
+            return Err(Error::InvalidEmailChangeToken);
+        }
+        let now = self.clock().now();
+        let patch = UserPatch {
+            email: Some(new_email),
+            tokens_invalidated_after: Some(Some(now)),
+            ..UserPatch::default()
+        };
+        let updated = match stores.users.update(&user.id, &patch, now).await {
+            Ok(Some(u)) => u,
+            Ok(None) => return Err(Error::TokenAccountMismatch),
+            Err(e) if e.is_conflict() => return Err(Error::EmailInUse),
+            Err(e) => return Err(e.into()),
+        };
+        self.lockout().clear(&user.email).await?;
+        self.hooks()
+            .fire(Event::EmailChanged {
+                user: updated.clone(),
+                previous_email: user.email,
+            })
+            .await;
+        Ok(updated)
+    }
+
+    /// `DELETE /account`.
+    pub async fn delete_account(&self, user: &User, current_password: &str) -> Result<()> {
+        if !self.config().enable_account_deletion {
+            return Err(Error::AccountDeletionDisabled);
+        }
+        self.confirm_password(user, current_password).await?;
+        self.delete_cascade(user).await
+    }
+
+    /// Delete a user with its identities, pending row and lockout rows; fires `user_deleted`.
+    pub(crate) async fn delete_cascade(&self, user: &User) -> Result<()> {
+        let stores = self.stores();
+        stores.oauth_identities.delete_for_user(&user.id).await?;
+        stores.users.delete(&user.id).await?;
+        stores.pending.delete_by_email(&user.email).await?;
+        self.lockout().clear(&user.email).await?;
+        self.hooks()
+            .fire(Event::UserDeleted { user: user.clone() })
+            .await;
+        Ok(())
+    }
+
+    /// `POST /forgot-password`: answers at once; the look-up, the token and the mail happen off
+    /// the request path, so neither time nor a transport failure reveals the account.
+    pub fn forgot_password(&self, email: String) {
+        let this = self.clone();
+        self.spawn_background(async move {
+            if let Err(e) = this.forgot_password_now(&email).await {
+                tracing::error!(target: "regstack.password", error = %e, "forgot-password failed");
+            }
+        });
+    }
+
+    async fn forgot_password_now(&self, email: &str) -> Result<()> {
+        let Some(user) = self.stores().users.get_by_email(email).await? else {
+            return Ok(());
+        };
+        if !user.is_active {
+            return Ok(());
+        }
+        let (raw, _) = self
+            .jwt()
+            .issue(Purpose::PasswordReset, &user.id, Extra::default());
+        let url = self.config().password_reset_url(&raw);
+        let msg = compose(
+            &*self.composer(),
+            self.config(),
+            EmailKind::PasswordReset,
+            &user.email,
+            user.full_name.as_deref(),
+            &url,
+        );
+        msg.check_headers()?;
+        self.deliver_with_retry(msg).await;
+        self.hooks()
+            .fire(Event::PasswordResetRequested {
+                user,
+                url_without_token: redact(&url, &raw),
+                url,
+            })
+            .await;
+        Ok(())
+    }
+
+    /// `POST /reset-password`: single use (the token's `jti` is claimed atomically), revokes
+    /// every session and clears the lockout.
+    pub async fn reset_password(&self, raw_token: &str, new_password: &str) -> Result<()> {
+        if !self.config().enable_password_reset {
+            return Err(Error::PasswordResetDisabled);
+        }
+        let claims = self
+            .jwt()
+            .decode(raw_token, Purpose::PasswordReset)
+            .map_err(|_| Error::InvalidResetToken)?;
+        let stores = self.stores();
+        if stores.revocations.is_revoked(&claims.jti).await? {
+            return Err(Error::InvalidResetToken);
+        }
+        let user = match stores.users.get_by_id(&claims.sub).await? {
+            Some(u) if u.is_active => u,
+            _ => return Err(Error::ResetAccountMismatch),
+        };
+        if !stores.revocations.revoke(&claims.jti, claims.exp).await? {
+            return Err(Error::InvalidResetToken);
+        }
+        self.set_password(&user, new_password).await?;
+        self.lockout().clear(&user.email).await?;
+        self.hooks()
+            .fire(Event::PasswordResetCompleted { user })
+            .await;
+        Ok(())
+    }
+}
