@@ -138,9 +138,9 @@ async fn users_read_back_as_093_wrote_them() {
     assert_eq!(
         emails,
         [
-            "alice@example.com",
+            "admin@example.com",
             "carol.disabled@example.com",
-            "admin@example.com"
+            "alice@example.com"
         ]
     );
 }
