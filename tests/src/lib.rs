@@ -75,8 +75,8 @@ pub fn fixtures_dir() -> std::path::PathBuf {
 /// Read a JSON file of the 0.9.3 fixtures.
 pub fn fixture_json(name: &str) -> Value {
     let path = fixtures_dir().join(name);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
 }
 
@@ -121,7 +121,12 @@ impl Resp {
     #[track_caller]
     pub fn assert_detail(&self, status: u16, detail: &str) {
         assert_eq!(self.status, status, "body: {}", self.text);
-        assert_eq!(self.json(), json!({ "detail": detail }), "body: {}", self.text);
+        assert_eq!(
+            self.json(),
+            json!({ "detail": detail }),
+            "body: {}",
+            self.text
+        );
         assert_json_content_type(self);
     }
 
@@ -129,7 +134,12 @@ impl Resp {
     #[track_caller]
     pub fn assert_validation(&self, items: Value) {
         assert_eq!(self.status, 422, "body: {}", self.text);
-        assert_eq!(self.json(), json!({ "detail": items }), "body: {}", self.text);
+        assert_eq!(
+            self.json(),
+            json!({ "detail": items }),
+            "body: {}",
+            self.text
+        );
         assert_json_content_type(self);
     }
 
@@ -154,13 +164,16 @@ pub fn assert_json_content_type(resp: &Resp) {
 /// Assert `v` is a `UserPublic`: exactly the twelve keys, in order, with the right types.
 #[track_caller]
 pub fn assert_user_public(v: &Value) {
-    let obj = v.as_object().unwrap_or_else(|| panic!("not an object: {v}"));
+    let obj = v
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"));
     let keys: Vec<&str> = obj.keys().map(String::as_str).collect();
     assert_eq!(keys, USER_PUBLIC_KEYS, "UserPublic keys of {v}");
     let id = obj["id"].as_str().expect("id is a string");
     assert_eq!(id.len(), 32, "id {id}");
     assert!(
-        id.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
+        id.chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
         "id {id}"
     );
     for k in ["is_active", "is_verified", "is_superuser", "is_mfa_enabled"] {
@@ -170,7 +183,12 @@ pub fn assert_user_public(v: &Value) {
         let s = obj[k].as_str().unwrap_or_else(|| panic!("{k} of {v}"));
         assert!(s.ends_with('Z'), "{k} = {s}");
     }
-    for k in ["full_name", "phone_number", "last_login", "tokens_invalidated_after"] {
+    for k in [
+        "full_name",
+        "phone_number",
+        "last_login",
+        "tokens_invalidated_after",
+    ] {
         assert!(obj[k].is_null() || obj[k].is_string(), "{k} of {v}");
     }
     assert!(!obj.contains_key("hashed_password"));
@@ -443,7 +461,12 @@ impl TestApp {
         let mut new = NewUser::new(email, hash, self.now());
         new.is_verified = true;
         edit(&mut new);
-        self.rs.stores().users.create(new).await.expect("create user")
+        self.rs
+            .stores()
+            .users
+            .create(new)
+            .await
+            .expect("create user")
     }
 
     /// Apply a patch to a user row through the store.

@@ -33,7 +33,12 @@ fn assert_json_invalid(r: &Resp, offset: usize) {
     let items = r.validation_items();
     assert_eq!(items.len(), 1, "{}", r.text);
     let item = &items[0];
-    let keys: Vec<&str> = item.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = item
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(keys, ["type", "loc", "msg", "input", "ctx"]);
     assert_eq!(item["type"], "json_invalid");
     assert_eq!(item["loc"], json!(["body", offset]), "{}", r.text);
@@ -118,7 +123,10 @@ async fn body_shape_cases(path: &str) {
     ]));
     // Every error is listed, fields first, then extra keys.
     let r = app
-        .post(path, &json!({"zzz": 1, "email": false, "password": "short"}))
+        .post(
+            path,
+            &json!({"zzz": 1, "email": false, "password": "short"}),
+        )
         .await;
     r.assert_validation(json!([
         {"type": "string_type", "loc": ["body", "email"],
@@ -297,7 +305,14 @@ async fn email_length_limits_are_exact() {
     let ok = format!("{}@example.com", "a".repeat(64));
     assert_eq!(app.register(&ok, PASSWORD).await.status, 201);
     // 254 characters in total is fine.
-    let domain = |n: usize| format!("{}.{}.{}.example.com", "b".repeat(60), "c".repeat(60), "d".repeat(n));
+    let domain = |n: usize| {
+        format!(
+            "{}.{}.{}.example.com",
+            "b".repeat(60),
+            "c".repeat(60),
+            "d".repeat(n)
+        )
+    };
     let ok254 = format!("{}@{}", "a".repeat(64), domain(55));
     assert_eq!(ok254.chars().count(), 254);
     let r = app.register(&ok254, PASSWORD).await;
@@ -369,7 +384,12 @@ async fn emoji_addresses_never_fail_with_500() {
             other => panic!("{email}: {other} {}", r.text),
         }
         let r = app.login(email, PASSWORD).await;
-        assert!(matches!(r.status, 401 | 422), "{email}: {} {}", r.status, r.text);
+        assert!(
+            matches!(r.status, 401 | 422),
+            "{email}: {} {}",
+            r.status,
+            r.text
+        );
     }
 }
 
@@ -409,7 +429,9 @@ async fn password_length_rules() {
             .post(path, &json!({"email": EMAIL, "password": "😀".repeat(129)}))
             .await;
         assert_eq!(r.validation_items()[0]["type"], "string_too_long");
-        let r = app.post(path, &json!({"email": EMAIL, "password": ""})).await;
+        let r = app
+            .post(path, &json!({"email": EMAIL, "password": ""}))
+            .await;
         assert_eq!(r.validation_items()[0]["type"], "string_too_short");
     }
     assert_nothing_written(&app).await;
@@ -483,4 +505,35 @@ async fn short_login_password_is_not_a_failed_attempt() {
         .await
         .assert_detail(401, "Invalid email or password. 4 attempt(s) remaining.");
     app.login_token(EMAIL, PASSWORD).await;
+}
+
+#[tokio::test]
+async fn hostile_bodies_are_4xx_never_500() {
+    let app = TestApp::start(|_| {}).await;
+    let bodies: Vec<Vec<u8>> = vec![
+        "[".repeat(10_000).into_bytes(),
+        format!("{{\"email\": {}", "[".repeat(200)).into_bytes(),
+        format!("{}{}", "{\"a\":".repeat(500), "1").into_bytes(),
+        b"{\"email\": \"alice@example.com\", \"password\": \"\xff\xfe12345678\"}".to_vec(),
+        b"{\"email\": 1e400, \"password\": \"12345678\"}".to_vec(),
+        b"{\"email\": \"\\ud800@example.com\", \"password\": \"12345678\"}".to_vec(),
+        b"\x00\x00\x00".to_vec(),
+        "\u{feff}{}".as_bytes().to_vec(),
+        b"{\"email\": \"alice@example.com\", \"password\": \"correct horse battery\"}garbage"
+            .to_vec(),
+    ];
+    for path in ["/register", "/login"] {
+        for body in &bodies {
+            let r = app.post_raw(path, body.clone(), None).await;
+            assert!(
+                (400..500).contains(&r.status),
+                "{path} {:?}: {} {}",
+                String::from_utf8_lossy(body),
+                r.status,
+                r.text
+            );
+            r.json();
+        }
+    }
+    assert_nothing_written(&app).await;
 }

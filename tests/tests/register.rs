@@ -54,7 +54,11 @@ async fn register_answers_pending_and_sends_the_verification_mail() {
         .unwrap();
     assert_eq!(pending.full_name.as_deref(), Some("Alice"));
     assert_eq!(pending.expires_at, expires);
-    assert!(pending.hashed_password.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
+    assert!(
+        pending
+            .hashed_password
+            .starts_with("$argon2id$v=19$m=1024,t=1,p=1$")
+    );
 }
 
 #[tokio::test]
@@ -153,4 +157,27 @@ async fn re_registering_a_pending_email_replaces_it() {
         .await
         .assert_detail(401, "Invalid email or password. 4 attempt(s) remaining.");
     app.login_token("dave@example.com", "second password").await;
+}
+
+#[tokio::test]
+async fn register_with_a_failing_mailer_is_a_plain_500() {
+    let app = TestApp::start(|_| {}).await;
+    app.mailer.set_failing(true);
+    let r = app.register("erin@example.com", PASSWORD).await;
+    assert_eq!(r.status, 500);
+    assert_eq!(r.text, "Internal Server Error");
+    assert!(
+        r.header("content-type")
+            .unwrap_or_default()
+            .starts_with("text/plain"),
+        "{:?}",
+        r.header("content-type")
+    );
+    // As in 0.9.3 the pending row was written before the send failed; a retry replaces it.
+    assert!(app.has_pending("erin@example.com").await);
+    app.mailer.set_failing(false);
+    assert_eq!(app.register("erin@example.com", PASSWORD).await.status, 201);
+    assert_eq!(app.pending_count().await, 1);
+    let token = app.last_token_for("erin@example.com");
+    assert_eq!(app.verify(&token).await.status, 200);
 }

@@ -54,7 +54,12 @@ async fn verify_creates_the_user_once() {
 #[tokio::test]
 async fn unknown_tokens_are_refused() {
     let app = TestApp::start(|_| {}).await;
-    for token in ["", "nope", &"x".repeat(43), "Uuz1l-nZFO-YR-wfrcvmCBug6kKClrCGkd01iLVO_Cg"] {
+    for token in [
+        "",
+        "nope",
+        &"x".repeat(43),
+        "Uuz1l-nZFO-YR-wfrcvmCBug6kKClrCGkd01iLVO_Cg",
+    ] {
         app.verify(token).await.assert_detail(400, INVALID_LINK);
     }
     let r = app.post("/verify", &json!({"token": 5})).await;
@@ -73,7 +78,10 @@ async fn expired_link_is_refused_and_removed() {
     assert!(app.has_pending("bob@example.com").await);
     app.advance(TimeDelta::seconds(2));
     app.verify(&token).await.assert_detail(400, INVALID_LINK);
-    assert!(!app.has_pending("bob@example.com").await, "expired row deleted");
+    assert!(
+        !app.has_pending("bob@example.com").await,
+        "expired row deleted"
+    );
     assert_eq!(app.user_count().await, 0);
     app.verify(&token).await.assert_detail(400, INVALID_LINK);
 }
@@ -91,7 +99,10 @@ async fn expiry_instant_itself_is_expired() {
 #[tokio::test]
 async fn verify_when_the_user_already_exists() {
     let app = TestApp::start(|_| {}).await;
-    assert_eq!(app.register("carol@example.com", PASSWORD).await.status, 201);
+    assert_eq!(
+        app.register("carol@example.com", PASSWORD).await.status,
+        201
+    );
     let token = app.last_token_for("carol@example.com");
     // Someone (an admin, another flow) created the user meanwhile.
     let mut new = NewUser::new("carol@example.com", None, app.now());
@@ -101,7 +112,10 @@ async fn verify_when_the_user_already_exists() {
     app.verify(&token)
         .await
         .assert_detail(400, "This email is already registered. Please sign in.");
-    assert!(!app.has_pending("carol@example.com").await, "pending row deleted");
+    assert!(
+        !app.has_pending("carol@example.com").await,
+        "pending row deleted"
+    );
     assert_eq!(app.user_count().await, 1);
     let u = app.user_by_email("carol@example.com").await.unwrap();
     assert_eq!(u.full_name.as_deref(), Some("Direct"));
@@ -127,11 +141,18 @@ async fn concurrent_verifies_of_one_token() {
 async fn resend_always_answers_202() {
     let app = TestApp::start(|_| {}).await;
     app.register_verified("user@example.com", PASSWORD).await;
-    assert_eq!(app.register("pending@example.com", PASSWORD).await.status, 201);
+    assert_eq!(
+        app.register("pending@example.com", PASSWORD).await.status,
+        201
+    );
     let mails_before = app.mailer.messages().len();
 
     let mut bodies = Vec::new();
-    for email in ["unknown@example.com", "user@example.com", "pending@example.com"] {
+    for email in [
+        "unknown@example.com",
+        "user@example.com",
+        "pending@example.com",
+    ] {
         let r = app
             .post("/resend-verification", &json!({"email": email}))
             .await;
@@ -143,7 +164,11 @@ async fn resend_always_answers_202() {
 
     app.settle().await;
     let mails = app.mailer.messages();
-    assert_eq!(mails.len(), mails_before + 1, "one mail, for the pending email only");
+    assert_eq!(
+        mails.len(),
+        mails_before + 1,
+        "one mail, for the pending email only"
+    );
     assert_eq!(mails.last().unwrap().to, "pending@example.com");
     // Validation still applies.
     let r = app
@@ -166,7 +191,10 @@ async fn resend_replaces_the_link() {
     app.advance(TimeDelta::seconds(60));
 
     let r = app
-        .post("/resend-verification", &json!({"email": "dave@example.com"}))
+        .post(
+            "/resend-verification",
+            &json!({"email": "dave@example.com"}),
+        )
         .await;
     assert_eq!(r.status, 202);
     let mails = app.mailer.wait_for(2, Duration::from_secs(10)).await;
@@ -215,15 +243,25 @@ async fn resend_revives_an_expired_row() {
 async fn resend_with_a_failing_mailer_answers_the_same() {
     let app = TestApp::start(|_| {}).await;
     app.register_verified("user@example.com", PASSWORD).await;
-    assert_eq!(app.register("pending@example.com", PASSWORD).await.status, 201);
+    assert_eq!(
+        app.register("pending@example.com", PASSWORD).await.status,
+        201
+    );
     let expected = app
-        .post("/resend-verification", &json!({"email": "unknown@example.com"}))
+        .post(
+            "/resend-verification",
+            &json!({"email": "unknown@example.com"}),
+        )
         .await;
     app.settle().await;
     let sent = app.mailer.messages().len();
 
     app.mailer.set_failing(true);
-    for email in ["unknown@example.com", "user@example.com", "pending@example.com"] {
+    for email in [
+        "unknown@example.com",
+        "user@example.com",
+        "pending@example.com",
+    ] {
         let r = app
             .post("/resend-verification", &json!({"email": email}))
             .await;

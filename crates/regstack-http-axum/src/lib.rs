@@ -4,6 +4,7 @@ mod admin;
 pub mod body;
 pub mod error;
 pub mod extract;
+pub mod ratelimit;
 mod routes;
 pub mod wire;
 
@@ -150,6 +151,21 @@ async fn json_405(req: Request, next: Next) -> Response {
         return resp;
     }
     let (mut parts, _) = resp.into_parts();
+    // Starlette's form: `GET, PATCH` (HEAD is implicit in axum, not offered by 0.9.3).
+    if let Some(allow) = parts
+        .headers
+        .get(header::ALLOW)
+        .and_then(|v| v.to_str().ok())
+    {
+        let methods: Vec<&str> = allow
+            .split(',')
+            .map(str::trim)
+            .filter(|m| !m.is_empty() && *m != "HEAD")
+            .collect();
+        if let Ok(v) = HeaderValue::from_str(&methods.join(", ")) {
+            parts.headers.insert(header::ALLOW, v);
+        }
+    }
     let body = error::detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
     let (body_parts, body) = body.into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);
