@@ -273,7 +273,12 @@ impl TestApp {
         let addr = listener.local_addr().expect("local addr");
         let app = regstack_http_axum::app(rs.clone());
         let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("serve");
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+            .expect("serve");
         });
         let client = reqwest::Client::builder()
             .no_proxy()

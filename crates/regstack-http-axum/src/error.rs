@@ -19,6 +19,8 @@ pub enum ApiError {
     PayloadTooLarge,
     /// Any `{"detail": ...}` answer with a fixed status.
     Detail(StatusCode, String),
+    /// 429 from a per-route IP limit.
+    RateLimited(crate::ratelimit::RateLimited),
 }
 
 impl From<Error> for ApiError {
@@ -130,14 +132,15 @@ fn core_response(e: Error) -> Response {
             S::BAD_REQUEST,
             "No password set on this account. Use forgot-password to set one before changing account details.",
         ),
-        Error::CurrentPasswordIncorrect => {
-            detail(S::BAD_REQUEST, "Current password is incorrect.")
-        }
+        Error::CurrentPasswordIncorrect => detail(S::BAD_REQUEST, "Current password is incorrect."),
         Error::SamePassword => detail(
             S::BAD_REQUEST,
             "New password must differ from the current password.",
         ),
-        Error::SameEmail => detail(S::BAD_REQUEST, "New email is the same as the current email."),
+        Error::SameEmail => detail(
+            S::BAD_REQUEST,
+            "New email is the same as the current email.",
+        ),
         Error::InvalidEmailChangeToken => detail(
             S::BAD_REQUEST,
             "Email-change link is invalid or has expired. Request a new one.",
@@ -147,16 +150,18 @@ fn core_response(e: Error) -> Response {
             S::NOT_FOUND,
             "Account deletion is disabled for this application.",
         ),
-        Error::PasswordResetDisabled => {
-            detail(S::NOT_FOUND, "Password reset is disabled for this application.")
-        }
+        Error::PasswordResetDisabled => detail(
+            S::NOT_FOUND,
+            "Password reset is disabled for this application.",
+        ),
         Error::InvalidResetToken => detail(
             S::BAD_REQUEST,
             "Reset link is invalid or has expired. Request a new one.",
         ),
-        Error::ResetAccountMismatch => {
-            detail(S::BAD_REQUEST, "Reset link does not match an active account.")
-        }
+        Error::ResetAccountMismatch => detail(
+            S::BAD_REQUEST,
+            "Reset link does not match an active account.",
+        ),
         Error::UserNotFound => detail(S::NOT_FOUND, "User not found."),
         Error::AlreadyVerifiedUser => detail(S::BAD_REQUEST, "User is already verified."),
         Error::Auth(f) => auth_response(f),
@@ -184,6 +189,7 @@ impl IntoResponse for ApiError {
                 detail(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large.")
             }
             ApiError::Detail(status, text) => detail(status, text),
+            ApiError::RateLimited(r) => r.into_response(),
         }
     }
 }

@@ -52,7 +52,18 @@ pub fn route_paths(rs: &RegStack) -> Vec<&'static str> {
 
 /// The JSON API with router-relative paths (`/login`, `/me`, ...), ready to be nested under
 /// `api_prefix` by a host. Routes are decided once, from the configuration.
+///
+/// # Panics
+///
+/// When a configured `*_rate_limit` string is invalid (fail closed); [`try_router`] returns
+/// the error instead. `regstack::build` checks it before any router is made.
 pub fn router(rs: RegStack) -> Router {
+    try_router(rs).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`router`], returning an invalid rate-limit configuration as an error.
+pub fn try_router(rs: RegStack) -> Result<Router, ratelimit::RateLimitConfigError> {
+    let limits = Arc::new(ratelimit::RouteLimits::from_config(rs.config())?);
     let cfg = rs.config();
     let mut r = Router::new()
         .route("/register", post(routes::register))
@@ -90,11 +101,15 @@ pub fn router(rs: RegStack) -> Router {
                 post(admin::promote_pending),
             );
     }
-    r.with_state(rs)
+    Ok(r.layer(axum::Extension(limits)).with_state(rs))
 }
 
 /// A complete application: the JSON API under `api_prefix`, `GET /healthz`, and the
 /// framework answers of 0.9.3 (JSON 404 / 405 bodies, 307 for a trailing slash).
+///
+/// # Panics
+///
+/// Like [`router`], on an invalid rate-limit configuration.
 pub fn app(rs: RegStack) -> Router {
     let prefix = rs.config().api_prefix().to_owned();
     let known: Arc<Vec<String>> = Arc::new(

@@ -123,16 +123,17 @@ impl RouteLimits {
 /// * `behind_proxy = false`: the peer address of the connection only; forwarding headers
 ///   are ignored, as any client can send them.
 /// * `behind_proxy = true` (a trusted reverse proxy connects to this service): the rightmost
-///   valid address of `X-Forwarded-For` (all such headers read as one list, in order), i.e.
-///   the address the trusted proxy itself saw and appended; entries to the left of it are
-///   written by the client and never preferred. Without a valid entry there, the rightmost
-///   valid `for=` of the `Forwarded` header (RFC 7239); without that, the peer address.
+///   entry of `X-Forwarded-For` (all such headers read as one list, in order), i.e. the
+///   address the trusted proxy itself saw and appended; entries to the left of it are written
+///   by the client and never used, even when the rightmost one is malformed. Without a valid
+///   rightmost entry there, the rightmost element's `for=` of the `Forwarded` header
+///   (RFC 7239); without that, the peer address.
 ///   Only the outermost proxy is trusted: with a chain of proxies, make the last one
 ///   overwrite (not append to) the header.
 ///
 /// Entries are accepted as `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1`, `[2001:db8::1]` or
 /// `[2001:db8::1]:443`, optionally quoted; `unknown`, obfuscated identifiers and anything
-/// else unparsable are skipped. IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`) are returned
+/// else unparsable count as no address. IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`) are returned
 /// as IPv4, so a dual-stack listener does not give a client two buckets.
 pub fn client_ip(
     headers: &HeaderMap,
@@ -155,7 +156,8 @@ fn x_forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {
         .rev()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.rsplit(','))
-        .find_map(parse_node)
+        .next()
+        .and_then(parse_node)
 }
 
 fn forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {
@@ -165,7 +167,8 @@ fn forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {
         .rev()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.rsplit(','))
-        .find_map(|element| {
+        .next()
+        .and_then(|element| {
             element.split(';').find_map(|pair| {
                 let (name, value) = pair.split_once('=')?;
                 if name.trim().eq_ignore_ascii_case("for") {
@@ -815,22 +818,20 @@ mod tests {
                 ],
                 Some("203.0.113.1"),
             ),
-            // malformed entries are skipped
+            // only the rightmost entry counts: a malformed one falls back to the peer,
+            // never to a client-written entry further left
             (
                 &[("x-forwarded-for", "203.0.113.1, nonsense")],
-                Some("203.0.113.1"),
+                Some("10.0.0.2"),
             ),
-            (
-                &[("x-forwarded-for", "203.0.113.1,,  ")],
-                Some("203.0.113.1"),
-            ),
+            (&[("x-forwarded-for", "203.0.113.1,,  ")], Some("10.0.0.2")),
             (
                 &[("x-forwarded-for", "203.0.113.1, 300.1.1.1")],
-                Some("203.0.113.1"),
+                Some("10.0.0.2"),
             ),
             (
                 &[("x-forwarded-for", "203.0.113.1, unknown")],
-                Some("203.0.113.1"),
+                Some("10.0.0.2"),
             ),
             (
                 &[("x-forwarded-for", "garbage"), ("x-forwarded-for", "")],
@@ -870,7 +871,7 @@ mod tests {
             ),
             (
                 &[("forwarded", "for=203.0.113.2, for=unknown")],
-                Some("203.0.113.2"),
+                Some("10.0.0.2"),
             ),
             (&[("forwarded", "for=_hidden")], Some("10.0.0.2")),
             (
@@ -892,5 +893,57 @@ mod tests {
         assert_eq!(client_ip(&HeaderMap::new(), None, true), None);
         let h = headers(&[("x-forwarded-for", "203.0.113.1")]);
         assert_eq!(client_ip(&h, None, true), Some(ip("203.0.113.1")));
+    }
+}
+
+/// Extractor handing a handler the configured limits and the client's address; the handler
+/// calls [`RateLimit::check`] once its request passed authentication and validation, so only
+/// requests that reach the flow are counted (`spec/http-api.md` §1.5).
+#[derive(Debug, Clone)]
+pub struct RateLimit {
+    limits: Option<std::sync::Arc<RouteLimits>>,
+    client: IpAddr,
+}
+
+impl RateLimit {
+    /// Count this request against the limits of `path` (router-relative).
+    pub fn check(&self, path: &str) -> Result<(), crate::ApiError> {
+        match &self.limits {
+            Some(l) => l
+                .check(path, self.client)
+                .map_err(crate::ApiError::RateLimited),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<S> axum::extract::FromRequestParts<S> for RateLimit
+where
+    S: Send + Sync,
+    regstack_core::RegStack: axum::extract::FromRef<S>,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let limits = parts
+            .extensions
+            .get::<std::sync::Arc<RouteLimits>>()
+            .filter(|l| !l.is_empty())
+            .cloned();
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        let behind_proxy = <regstack_core::RegStack as axum::extract::FromRef<S>>::from_ref(state)
+            .config()
+            .behind_proxy;
+        // Without any address (no connection info), every such request shares one bucket:
+        // the limit still holds, it never runs open.
+        let client = client_ip(&parts.headers, peer, behind_proxy)
+            .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        Ok(RateLimit { limits, client })
     }
 }

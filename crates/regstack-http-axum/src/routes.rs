@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::body::{Fields, JsonBody, Schema, validate};
 use crate::error::ApiError;
 use crate::extract::{CurrentUser, authenticate};
+use crate::ratelimit::RateLimit;
 use crate::wire::{MessageResponse, TokenResponse, UserPublic, isoformat};
 
 type ApiResult = Result<Response, ApiError>;
@@ -36,8 +37,13 @@ impl Schema for RegisterReq {
     }
 }
 
-pub(crate) async fn register(State(rs): State<RegStack>, body: JsonBody) -> ApiResult {
+pub(crate) async fn register(
+    State(rs): State<RegStack>,
+    rl: RateLimit,
+    body: JsonBody,
+) -> ApiResult {
     let req: RegisterReq = validate(body)?;
+    rl.check("/register")?;
     let outcome = rs
         .register(RegisterInput {
             email: req.email,
@@ -74,8 +80,9 @@ impl Schema for TokenReq {
     }
 }
 
-pub(crate) async fn verify(State(rs): State<RegStack>, body: JsonBody) -> ApiResult {
+pub(crate) async fn verify(State(rs): State<RegStack>, rl: RateLimit, body: JsonBody) -> ApiResult {
     let req: TokenReq = validate(body)?;
+    rl.check("/verify")?;
     let user = rs.verify(&req.token).await?;
     Ok(Json(UserPublic::from(&user)).into_response())
 }
@@ -93,8 +100,13 @@ impl Schema for EmailReq {
     }
 }
 
-pub(crate) async fn resend_verification(State(rs): State<RegStack>, body: JsonBody) -> ApiResult {
+pub(crate) async fn resend_verification(
+    State(rs): State<RegStack>,
+    rl: RateLimit,
+    body: JsonBody,
+) -> ApiResult {
     let req: EmailReq = validate(body)?;
+    rl.check("/resend-verification")?;
     rs.resend_verification(req.email);
     Ok((
         StatusCode::ACCEPTED,
@@ -131,8 +143,9 @@ fn token_response(access_token: String, expires_in: i64) -> Response {
     .into_response()
 }
 
-pub(crate) async fn login(State(rs): State<RegStack>, body: JsonBody) -> ApiResult {
+pub(crate) async fn login(State(rs): State<RegStack>, rl: RateLimit, body: JsonBody) -> ApiResult {
     let req: LoginReq = validate(body)?;
+    rl.check("/login")?;
     Ok(match rs.login(&req.email, &req.password).await? {
         LoginOutcome::Token(t) => token_response(t.access_token, t.expires_in),
         LoginOutcome::MfaRequired {
@@ -165,8 +178,13 @@ impl Schema for MfaConfirmReq {
     }
 }
 
-pub(crate) async fn login_mfa_confirm(State(rs): State<RegStack>, body: JsonBody) -> ApiResult {
+pub(crate) async fn login_mfa_confirm(
+    State(rs): State<RegStack>,
+    rl: RateLimit,
+    body: JsonBody,
+) -> ApiResult {
     let req: MfaConfirmReq = validate(body)?;
+    rl.check("/login/mfa-confirm")?;
     let t = rs
         .login_mfa_confirm(&req.mfa_pending_token, &req.code)
         .await?;
@@ -243,10 +261,12 @@ impl Schema for ChangePasswordReq {
 pub(crate) async fn change_password(
     State(rs): State<RegStack>,
     headers: HeaderMap,
+    rl: RateLimit,
     body: JsonBody,
 ) -> ApiResult {
     let auth = authenticate(&rs, &headers).await?;
     let req: ChangePasswordReq = validate(body)?;
+    rl.check("/change-password")?;
     rs.change_password(&auth.user, &req.current_password, &req.new_password)
         .await?;
     Ok(Json(MessageResponse {
@@ -275,10 +295,12 @@ impl Schema for ChangeEmailReq {
 pub(crate) async fn change_email(
     State(rs): State<RegStack>,
     headers: HeaderMap,
+    rl: RateLimit,
     body: JsonBody,
 ) -> ApiResult {
     let auth = authenticate(&rs, &headers).await?;
     let req: ChangeEmailReq = validate(body)?;
+    rl.check("/change-email")?;
     rs.request_email_change(&auth.user, &req.new_email, &req.current_password)
         .await?;
     Ok((
@@ -290,8 +312,13 @@ pub(crate) async fn change_email(
         .into_response())
 }
 
-pub(crate) async fn confirm_email_change(State(rs): State<RegStack>, body: JsonBody) -> ApiResult {
+pub(crate) async fn confirm_email_change(
+    State(rs): State<RegStack>,
+    rl: RateLimit,
+    body: JsonBody,
+) -> ApiResult {
     let req: TokenReq = validate(body)?;
+    rl.check("/confirm-email-change")?;
     let user = rs.confirm_email_change(&req.token).await?;
     Ok(Json(UserPublic::from(&user)).into_response())
 }
@@ -312,10 +339,12 @@ impl Schema for CurrentPasswordReq {
 pub(crate) async fn delete_account(
     State(rs): State<RegStack>,
     headers: HeaderMap,
+    rl: RateLimit,
     body: JsonBody,
 ) -> ApiResult {
     let auth = authenticate(&rs, &headers).await?;
     let req: CurrentPasswordReq = validate(body)?;
+    rl.check("/account")?;
     rs.delete_account(&auth.user, &req.current_password).await?;
     Ok(Json(MessageResponse {
         message: "Account deleted.",
@@ -323,8 +352,13 @@ pub(crate) async fn delete_account(
     .into_response())
 }
 
-pub(crate) async fn forgot_password(State(rs): State<RegStack>, body: JsonBody) -> ApiResult {
+pub(crate) async fn forgot_password(
+    State(rs): State<RegStack>,
+    rl: RateLimit,
+    body: JsonBody,
+) -> ApiResult {
     let req: EmailReq = validate(body)?;
+    rl.check("/forgot-password")?;
     rs.forgot_password(req.email);
     Ok((
         StatusCode::ACCEPTED,
@@ -352,8 +386,13 @@ impl Schema for ResetPasswordReq {
     }
 }
 
-pub(crate) async fn reset_password(State(rs): State<RegStack>, body: JsonBody) -> ApiResult {
+pub(crate) async fn reset_password(
+    State(rs): State<RegStack>,
+    rl: RateLimit,
+    body: JsonBody,
+) -> ApiResult {
     let req: ResetPasswordReq = validate(body)?;
+    rl.check("/reset-password")?;
     rs.reset_password(&req.token, &req.new_password).await?;
     Ok(Json(MessageResponse {
         message: "Password has been reset. Please sign in.",

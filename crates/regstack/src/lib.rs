@@ -32,6 +32,8 @@ pub enum Error {
         "unrecognised database_url scheme `{0}` (expected sqlite://, postgresql:// or mongodb://)"
     )]
     UnknownScheme(String),
+    #[error("{0}")]
+    RateLimit(String),
     #[error("{what} needs the `{feature}` feature of the regstack crate")]
     MissingFeature {
         what: &'static str,
@@ -116,6 +118,27 @@ pub fn sms_from_config(config: &RegStackConfig) -> Result<Arc<dyn SmsSender>, Er
     }
 }
 
+/// Per-route IP limits are enforced by the HTTP router: without it they cannot be, and a
+/// configured limit that cannot be enforced refuses to start.
+#[cfg(feature = "axum")]
+fn check_rate_limits(config: &RegStackConfig) -> Result<(), Error> {
+    regstack_http_axum::ratelimit::RouteLimits::from_config(config)
+        .map(|_| ())
+        .map_err(|e| Error::RateLimit(e.to_string()))
+}
+
+#[cfg(not(feature = "axum"))]
+fn check_rate_limits(config: &RegStackConfig) -> Result<(), Error> {
+    if config.rate_limits().is_empty() {
+        Ok(())
+    } else {
+        Err(Error::MissingFeature {
+            what: "per-route rate limits (*_rate_limit)",
+            feature: "axum",
+        })
+    }
+}
+
 /// Complete a builder with whatever the host did not supply, as the configuration names it:
 /// the backend from `database_url`, the mail and SMS transports from `[email]` / `[sms]`.
 /// Fails closed: a configuration that cannot be honoured is an error, never a silent default.
@@ -123,12 +146,7 @@ pub async fn build(mut builder: RegStackBuilder) -> Result<RegStack, Error> {
     let config = builder.config().clone();
     config.validate()?;
     config.check_startup()?;
-    if !config.rate_limits().is_empty() {
-        return Err(Error::MissingFeature {
-            what: "per-route rate limits (*_rate_limit)",
-            feature: "rate-limit",
-        });
-    }
+    check_rate_limits(&config)?;
     if !builder.has_mailer() {
         builder = builder.mailer(mailer_from_config(&config)?);
     }
