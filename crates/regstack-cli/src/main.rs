@@ -1,48 +1,185 @@
-//! `regstack`: run the JSON API of an embedded-style configuration, or bring a database to head.
+//! `regstack`: set up, check and run an embedded-style regstack configuration.
+//!
+//! Sub-commands (`spec/ui-and-cli.md` Part B, `docs/cli.md`): `init` (write `regstack.toml` and
+//! `regstack.secrets.env`), `create-admin`, `promote`, `doctor`, `migrate` and `serve`.
+//!
+//! Where this binary knowingly differs from regstack 0.9.3's `regstack` command:
+//!
+//! * `--version` prints `regstack, version <this crate's version>`.
+//! * `create-admin` says what it did: `Admin <email> created (id=<id>).` for a new account and
+//!   `User <email> promoted to admin (id=<id>).` for an existing one (0.9.3 prints the second
+//!   wording in both cases). It issues no tokens, so when no usable JWT secret (≥ 32 characters)
+//!   is configured it runs with a throwaway random one instead of refusing; nothing is written.
+//!   `promote` (pending registration → verified user) does the same. `promote` is not in 0.9.3.
+//! * `doctor` exits with the number of failed checks (capped at 255) instead of 1, adds an
+//!   `sms backend` line after `email backend`, reports `--check-dns` as an advisory (no network
+//!   access here) and skips — as an advisory — a check whose prerequisite failed (`schema` when
+//!   the backend is unreachable, `email send` when the email backend failed).
+//! * `init` escapes `"` and `\` in the TOML values it writes (0.9.3 writes them raw, producing a
+//!   file that does not parse); `--target` prints a plain (uncoloured) deprecation notice.
+//! * Hidden prompts (passwords, a hand-typed JWT secret) read a line from stdin; on a terminal
+//!   echo is switched off with `stty`.
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::error::Error as StdError;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 use regstack::config::{LoadOptions, RegStackConfig};
+
+mod admin;
+mod doctor;
+mod init;
+mod migrate;
+mod prompt;
+mod serve;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "regstack",
-    version,
-    about = "User accounts for Rust web applications"
+    about = "User accounts for Rust web applications",
+    override_usage = "regstack [OPTIONS] <COMMAND>",
+    disable_version_flag = true,
+    arg_required_else_help = true
 )]
 struct Cli {
+    /// Print the version.
+    #[arg(short = 'V', long)]
+    version: bool,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Interactively write regstack.toml and regstack.secrets.env.
+    Init {
+        /// Target directory, or a `.toml` file path whose directory is used.
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// Deprecated alias of `--config DIR`.
+        #[arg(long, value_name = "DIR", conflicts_with = "config")]
+        target: Option<PathBuf>,
+        /// Overwrite existing files without asking.
+        #[arg(long, conflicts_with = "if_missing")]
+        force: bool,
+        /// Do nothing (exit 0) when either file already exists.
+        #[arg(long)]
+        if_missing: bool,
+    },
+    /// Create an administrator, or promote an existing user to administrator.
+    CreateAdmin {
+        /// The administrator's email address.
+        #[arg(long)]
+        email: String,
+        /// The password (at least 8 characters); asked twice on stdin when omitted.
+        #[arg(long)]
+        password: Option<String>,
+        /// A TOML file, or a directory holding `regstack.toml`.
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+    },
+    /// Turn a pending registration into a verified user without the email round trip.
+    Promote {
+        /// The email address of the pending registration.
+        #[arg(long)]
+        email: String,
+        /// A TOML file, or a directory holding `regstack.toml`.
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+    },
+    /// Check the configuration, the database and the transports; exits with the number of
+    /// failed checks.
+    Doctor {
+        /// A TOML file, or a directory holding `regstack.toml`.
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// Check the sender domain's MX, SPF and DMARC records (needs network access).
+        #[arg(long)]
+        check_dns: bool,
+        /// Send a probe email to ADDR through the configured backend.
+        #[arg(long, value_name = "ADDR")]
+        send_test_email: Option<String>,
+    },
+    /// Bring the database schema to head.
+    Migrate {
+        /// A TOML file, or a directory holding `regstack.toml`.
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// Target revision (only `head` is supported).
+        #[arg(long, default_value = "head")]
+        target: String,
+    },
     /// Serve the JSON API (under `api_prefix`) and `GET /healthz`.
     Serve {
         /// A TOML file, or a directory holding `regstack.toml`.
-        #[arg(long)]
+        #[arg(long, value_name = "PATH")]
         config: Option<PathBuf>,
         #[arg(long, default_value = "127.0.0.1")]
         host: String,
         #[arg(long, default_value_t = 8000)]
         port: u16,
     },
-    /// Bring the database schema to head.
-    Migrate {
-        /// A TOML file, or a directory holding `regstack.toml`.
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// Target revision (only `head` is supported).
-        #[arg(long, default_value = "head")]
-        target: String,
-    },
 }
 
 /// The name of the secrets file, always in the working directory.
-const SECRETS_FILE: &str = "regstack.secrets.env";
+pub(crate) const SECRETS_FILE: &str = "regstack.secrets.env";
+
+/// How a command failed.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// A usage error of a sub-command: shown like clap's own, exit 2.
+    Usage {
+        command: &'static str,
+        message: String,
+    },
+    /// Print `message` (when not empty) on stderr and exit with `code`.
+    Exit { code: u8, message: String },
+}
+
+impl Failure {
+    pub(crate) fn usage(command: &'static str, message: impl Into<String>) -> Self {
+        Failure::Usage {
+            command,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn exit(code: u8, message: impl Into<String>) -> Self {
+        Failure::Exit {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure::exit(1, message)
+    }
+}
+
+/// The input ended on a question without a default: click's `Aborted!`, exit 1.
+impl From<prompt::Aborted> for Failure {
+    fn from(_: prompt::Aborted) -> Self {
+        Failure::exit(1, "Aborted!")
+    }
+}
+
+/// An error and its sources, `: `-separated (a source already quoted by its parent is skipped).
+pub(crate) fn describe(e: &dyn StdError) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}
 
 fn resolve_config_path(path: Option<PathBuf>) -> Result<Option<PathBuf>, String> {
     let Some(p) = path else { return Ok(None) };
@@ -55,173 +192,82 @@ fn resolve_config_path(path: Option<PathBuf>) -> Result<Option<PathBuf>, String>
     Err(format!("config path {} does not exist", p.display()))
 }
 
-fn load_config(path: Option<PathBuf>) -> Result<RegStackConfig, String> {
+/// Load the configuration of a read-only command (`--config` must exist when given).
+pub(crate) fn load_config(path: Option<PathBuf>) -> Result<RegStackConfig, String> {
     let toml_path = resolve_config_path(path)?;
     RegStackConfig::load_with(LoadOptions {
         toml_path,
         ..LoadOptions::default()
     })
-    .map_err(|e| format!("configuration error: {e}"))
+    .map_err(|e| format!("configuration error: {}", describe(&e)))
 }
 
-/// Append a fresh `REGSTACK_JWT_SECRET` to the secrets file (created with mode 0600).
-fn create_jwt_secret(path: &Path) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let secret = regstack::core::token::random_urlsafe(64);
-    let mut opts = std::fs::OpenOptions::new();
-    opts.create(true).append(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        opts.mode(0o600);
+/// The usage error of sub-command `name`, rendered by clap with that sub-command's usage line.
+fn usage_error(name: &str, message: &str) -> clap::Error {
+    let mut cli = Cli::command();
+    cli.build();
+    match cli.find_subcommand_mut(name) {
+        Some(sub) => sub.error(clap::error::ErrorKind::ValueValidation, message),
+        None => cli.error(clap::error::ErrorKind::ValueValidation, message),
     }
-    let mut file = opts.open(path)?;
-    let existing = std::fs::read_to_string(path).unwrap_or_default();
-    if !existing.is_empty() && !existing.ends_with('\n') {
-        writeln!(file)?;
-    }
-    writeln!(file, "REGSTACK_JWT_SECRET={secret}")?;
-    Ok(())
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stdout)
-        .with_ansi(false)
-        .init();
-}
-
-async fn serve(config: Option<PathBuf>, host: String, port: u16) -> Result<(), String> {
-    let mut cfg = load_config(config.clone())?;
-    if cfg.jwt_secret.expose().is_empty() {
-        create_jwt_secret(Path::new(SECRETS_FILE))
-            .map_err(|e| format!("could not write {SECRETS_FILE}: {e}"))?;
-        tracing::info!(
-            target: "regstack.cli",
-            "no jwt_secret configured: generated one in ./{SECRETS_FILE} (mode 0600)"
-        );
-        cfg = load_config(config)?;
-    }
-    let rs = regstack::from_config(cfg)
-        .await
-        .map_err(|e| format!("cannot start: {e}"))?;
-    rs.install_schema()
-        .await
-        .map_err(|e| format!("cannot bring the schema to head: {e}"))?;
-    let addr: SocketAddr = format!("{host}:{port}")
-        .parse()
-        .or_else(|_| {
-            std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
-                .ok()
-                .and_then(|mut a| a.next())
-                .ok_or(())
-        })
-        .map_err(|()| format!("invalid listen address {host}:{port}"))?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!(
-        target: "regstack.cli",
-        "regstack serving on http://{local}{} (healthz: http://{local}/healthz)",
-        rs.config().api_prefix()
-    );
-    let app = regstack::axum::app(rs.clone());
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(|e| format!("server error: {e}"))?;
-    tracing::info!(target: "regstack.cli", "shutting down: finishing background work");
-    rs.close().await;
-    Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-}
-
-/// The database URL with any password replaced, for printing.
-fn redact_url(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://")
-        && let Some((creds, host)) = rest.split_once('@')
-        && let Some((user, _)) = creds.split_once(':')
-    {
-        return format!("{scheme}://{user}:***@{host}");
-    }
-    url.to_owned()
-}
-
-async fn migrate(config: Option<PathBuf>, target: String) -> Result<(), String> {
-    let cfg = load_config(config)?;
-    let url = cfg.database_url.expose().to_owned();
-    if regstack::backend_kind(&url).map_err(|e| e.to_string())? == regstack::BackendKind::Mongo {
-        println!("skip: mongo backends use install_schema() at app start; nothing to migrate.");
-        return Ok(());
-    }
-    if target != "head" {
-        return Err(format!(
-            "unsupported target `{target}`: only `head` is supported"
-        ));
-    }
-    let backend = regstack::connect(&cfg).await.map_err(|e| e.to_string())?;
-    let status = backend.schema_status().await.map_err(|e| e.to_string())?;
-    if status.is_at_head() {
-        println!("already at {target} ({})", status.head);
-        backend.close().await;
-        return Ok(());
-    }
-    println!(
-        "upgrading {} from {} to {target}…",
-        redact_url(&url),
-        status.current.as_deref().unwrap_or("(empty)")
-    );
-    let result = backend.install_schema().await;
-    let after = backend.schema_status().await;
-    backend.close().await;
-    result.map_err(|e| format!("upgrade failed: {e}"))?;
-    let after = after.map_err(|e| format!("upgrade failed: {e}"))?;
-    println!("now at {}", after.current.unwrap_or_default());
-    Ok(())
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
+    if cli.version {
+        println!("regstack, version {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    let Some(command) = cli.command else {
+        let _ = Cli::command().print_help();
+        return ExitCode::from(2);
+    };
+    let result = match command {
         Command::Serve { config, host, port } => {
-            init_logging();
-            serve(config, host, port).await
+            serve::init_logging();
+            serve::serve(config, host, port)
+                .await
+                .map(|()| ExitCode::SUCCESS)
         }
-        Command::Migrate { config, target } => migrate(config, target).await,
+        Command::Migrate { config, target } => migrate::migrate(config, target)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::CreateAdmin {
+            email,
+            password,
+            config,
+        } => admin::create_admin(email, password, config).await,
+        Command::Promote { email, config } => admin::promote(email, config).await,
+        Command::Doctor {
+            config,
+            check_dns,
+            send_test_email,
+        } => Ok(doctor::doctor(config, check_dns, send_test_email).await),
+        Command::Init {
+            config,
+            target,
+            force,
+            if_missing,
+        } => init::init(init::InitOptions {
+            config,
+            target,
+            force,
+            if_missing,
+        }),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::FAILURE
+        Ok(code) => code,
+        Err(Failure::Usage { command, message }) => {
+            let err = usage_error(command, &message);
+            let _ = err.print();
+            ExitCode::from(2)
+        }
+        Err(Failure::Exit { code, message }) => {
+            if !message.is_empty() {
+                eprintln!("{message}");
+            }
+            ExitCode::from(code)
         }
     }
 }
@@ -231,11 +277,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn urls_are_redacted() {
-        assert_eq!(
-            redact_url("postgresql://u:secret@h/db"),
-            "postgresql://u:***@h/db"
-        );
-        assert_eq!(redact_url("sqlite:///./x.db"), "sqlite:///./x.db");
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn usage_errors_name_the_sub_command() {
+        let text = usage_error("create-admin", "too short").to_string();
+        assert!(text.contains("too short"), "{text}");
+        assert!(text.contains("regstack create-admin"), "{text}");
     }
 }

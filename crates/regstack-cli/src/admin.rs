@@ -1,0 +1,108 @@
+//! `regstack create-admin` and `regstack promote`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use regstack::RegStack;
+use regstack::config::{MIN_JWT_SECRET_CHARS, SecretString};
+use regstack::core::Error as CoreError;
+
+use crate::prompt::Prompter;
+use crate::{Failure, describe, load_config};
+
+/// Shortest accepted administrator password (code points), as in 0.9.3's `create-admin`.
+const MIN_PASSWORD_CHARS: usize = regstack::core::PASSWORD_MIN_CHARS;
+
+/// The normalised address, or a usage error of `command`.
+fn normalize_email(command: &'static str, email: &str) -> Result<String, Failure> {
+    regstack::core::email_address::normalize(email).map_err(|e| {
+        Failure::usage(
+            command,
+            format!("invalid value '{email}' for '--email': {e}"),
+        )
+    })
+}
+
+/// Load the configuration, open the instance and bring the schema to head.
+///
+/// These commands issue no tokens, so a missing or short JWT secret is replaced by a throwaway
+/// random one for this process only (`regstack::from_config` refuses to build without one).
+async fn open(config: Option<PathBuf>) -> Result<RegStack, Failure> {
+    let mut cfg = load_config(config)?;
+    if cfg.jwt_secret.expose().chars().count() < MIN_JWT_SECRET_CHARS {
+        cfg.jwt_secret = SecretString::new(regstack::core::token::random_urlsafe(64));
+    }
+    let rs = regstack::from_config(cfg)
+        .await
+        .map_err(|e| format!("cannot start: {}", describe(&e)))?;
+    if let Err(e) = rs.install_schema().await {
+        rs.close().await;
+        return Err(format!("cannot bring the schema to head: {}", describe(&e)).into());
+    }
+    Ok(rs)
+}
+
+pub(crate) async fn create_admin(
+    email: String,
+    password: Option<String>,
+    config: Option<PathBuf>,
+) -> Result<ExitCode, Failure> {
+    const CMD: &str = "create-admin";
+    let email = normalize_email(CMD, &email)?;
+    let password = match password {
+        Some(p) => p,
+        None => Prompter::stdin().hidden("Password", Some("Repeat password"), None)?,
+    };
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(Failure::usage(
+            CMD,
+            format!("the password must be at least {MIN_PASSWORD_CHARS} characters long"),
+        ));
+    }
+    let rs = open(config).await?;
+    let result = async {
+        let existed = rs.stores().users.get_by_email(&email).await?.is_some();
+        let user = rs.bootstrap_admin(&email, &password).await?;
+        Ok::<_, CoreError>((existed, user))
+    }
+    .await;
+    rs.close().await;
+    let (existed, user) =
+        result.map_err(|e| format!("cannot create the administrator: {}", describe(&e)))?;
+    if existed {
+        eprintln!("User {} promoted to admin (id={}).", user.email, user.id);
+    } else {
+        eprintln!("Admin {} created (id={}).", user.email, user.id);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn promote(email: String, config: Option<PathBuf>) -> Result<ExitCode, Failure> {
+    let email = normalize_email("promote", &email)?;
+    let rs = open(config).await?;
+    let result = match rs.promote_pending(&email).await {
+        // No pending row: say so, unless the account already exists (a second `promote`).
+        Err(CoreError::PendingNotFound) => match rs.stores().users.get_by_email(&email).await {
+            Ok(Some(_)) => Err(CoreError::EmailAlreadyRegistered),
+            Ok(None) => Err(CoreError::PendingNotFound),
+            Err(e) => Err(e.into()),
+        },
+        other => other,
+    };
+    rs.close().await;
+    match result {
+        Ok(user) => {
+            eprintln!("User {} verified (id={}).", user.email, user.id);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(CoreError::PendingNotFound) => Err(Failure::exit(
+            1,
+            format!("No pending registration for {email}."),
+        )),
+        Err(CoreError::EmailAlreadyRegistered) => Err(Failure::exit(
+            1,
+            format!("A user with email {email} already exists."),
+        )),
+        Err(e) => Err(format!("cannot promote {email}: {}", describe(&e)).into()),
+    }
+}
