@@ -290,3 +290,56 @@ fn serve_refuses_a_bad_configuration_naming_the_field() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("jwt_ttl_seconds"), "{err}");
 }
+
+#[tokio::test]
+async fn create_admin_then_list_users_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("regstack.toml"),
+        "enable_admin_router = true\n",
+    )
+    .unwrap();
+    let mut server = Server::start(dir.path(), FAST).await;
+    let out = std::process::Command::new(BIN)
+        .args([
+            "create-admin",
+            "--email",
+            "admin@example.com",
+            "--password",
+            "admin password",
+        ])
+        .current_dir(dir.path())
+        .envs(FAST.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Admin admin@example.com created"));
+    let client = reqwest::Client::new();
+    let (status, login) = post(
+        &client,
+        &server.url("/api/auth/login"),
+        json!({"email": "admin@example.com", "password": "admin password"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{login}");
+    let token = login["access_token"].as_str().unwrap();
+    let users: Value = client
+        .get(server.url("/api/auth/admin/users"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(users["total"], 1);
+    assert_eq!(users["items"][0]["email"], "admin@example.com");
+    assert_eq!(users["items"][0]["is_superuser"], true);
+    server.terminate();
+    let _ = server.child.wait().await;
+    let _ = server.wait_for_line(|_| true).await;
+}
