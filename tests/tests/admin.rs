@@ -397,3 +397,21 @@ async fn bootstrap_admin_is_idempotent_and_keeps_the_password() {
         .unwrap();
     assert!(fresh.is_superuser && fresh.is_verified && fresh.is_active);
 }
+
+#[tokio::test]
+async fn purge_removes_only_expired_rows() {
+    let app = TestApp::start(|_| {}).await;
+    let t = app.signup_and_login("keep@example.com", PASSWORD).await;
+    assert_eq!(app.logout(&t).await.status, 200);
+    app.register("stale@example.com", PASSWORD).await;
+    assert_eq!(app.login("ghost@example.com", PASSWORD).await.status, 401);
+    let nothing = app.rs.purge_expired().await.unwrap();
+    assert_eq!(nothing, regstack_core::store::PurgeReport::default());
+    app.advance(Duration::seconds(86_401));
+    let report = app.rs.purge_expired().await.unwrap();
+    assert_eq!(report.pending, 1);
+    assert_eq!(report.revocations, 1);
+    assert_eq!(report.login_attempts, 1);
+    assert!(!app.has_pending("stale@example.com").await);
+    assert!(app.user_by_email("keep@example.com").await.is_some());
+}
