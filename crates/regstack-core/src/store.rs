@@ -125,7 +125,8 @@ pub trait UserStore: Debug + Send + Sync + 'static {
 /// The `pending_registrations` repository.
 #[async_trait]
 pub trait PendingStore: Debug + Send + Sync + 'static {
-    /// Replace any pending row for this email (new id) or insert one. A `token_hash` held by
+    /// Replace any pending row for this email or insert one. SQL backends give the new row a
+    /// new id; MongoDB keeps the document's `_id` (as 0.9.3 does). A `token_hash` held by
     /// another email is [`StoreError::Conflict`].
     async fn upsert(&self, pending: NewPending) -> StoreResult<PendingRegistration>;
     /// Look up by exact email.

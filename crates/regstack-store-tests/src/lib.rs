@@ -2,8 +2,11 @@
 
 pub mod cases;
 pub mod support;
+mod target;
 
 use regstack_core::store::Stores;
+
+pub use crate::target::{Capabilities, Precision, Target};
 
 #[doc(hidden)]
 pub use regstack_core;
@@ -42,15 +45,28 @@ impl<G: Send + 'static> Fixture for (Stores, G) {
 /// ```text
 /// regstack_store_tests::conformance_tests!(fresh_db());            // every group
 /// regstack_store_tests::conformance_tests!(fresh_db(); users);     // chosen groups
+/// regstack_store_tests::conformance_tests!(                        // a millisecond store
+///     fresh_db();
+///     capabilities = regstack_store_tests::Capabilities::new()
+///         .with_precision(regstack_store_tests::Precision::Millis)
+/// );
+/// regstack_store_tests::conformance_tests!(fresh_db(); capabilities = CAPS; users, pending);
 /// ```
+///
+/// Without `capabilities = …` the cases run with [`Capabilities::default`] (the strict
+/// reference: microsecond datetimes, new id on a pending upsert).
 ///
 /// Groups: `users`, `pending`, `revocations`, `login_attempts`, `mfa_codes`,
 /// `oauth_identities`, `oauth_states`, `stores`.
 #[macro_export]
 macro_rules! conformance_tests {
     ($factory:expr $(,)?) => {
+        $crate::conformance_tests!($factory; capabilities = $crate::Capabilities::new());
+    };
+    ($factory:expr; capabilities = $caps:expr $(,)?) => {
         $crate::conformance_tests!(
             $factory;
+            capabilities = $caps;
             users,
             pending,
             revocations,
@@ -61,16 +77,23 @@ macro_rules! conformance_tests {
             stores
         );
     };
+    ($factory:expr; capabilities = $caps:expr; $($group:ident),+ $(,)?) => {
+        $( $crate::__conformance_group!($group, $factory, $caps); )+
+    };
     ($factory:expr; $($group:ident),+ $(,)?) => {
-        $( $crate::__conformance_group!($group, $factory); )+
+        $crate::conformance_tests!(
+            $factory;
+            capabilities = $crate::Capabilities::new();
+            $($group),+
+        );
     };
 }
 
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_group {
-    (users, $factory:expr) => {
-        $crate::__conformance_cases!(users, $factory;
+    (users, $factory:expr, $caps:expr) => {
+        $crate::__conformance_cases!(users, $factory, $caps;
             create_and_get,
             create_without_password,
             ids_are_distinct,
@@ -87,8 +110,8 @@ macro_rules! __conformance_group {
             count_by_flags,
         );
     };
-    (pending, $factory:expr) => {
-        $crate::__conformance_cases!(pending, $factory;
+    (pending, $factory:expr, $caps:expr) => {
+        $crate::__conformance_cases!(pending, $factory, $caps;
             upsert_and_find,
             upsert_replaces,
             token_hash_clash_conflicts,
@@ -98,23 +121,23 @@ macro_rules! __conformance_group {
             count_unexpired_and_purge_boundaries,
         );
     };
-    (revocations, $factory:expr) => {
-        $crate::__conformance_cases!(revocations, $factory;
+    (revocations, $factory:expr, $caps:expr) => {
+        $crate::__conformance_cases!(revocations, $factory, $caps;
             revoke_once,
             revoke_concurrently_once,
             is_revoked_regardless_of_exp,
             purge_expired_boundary,
         );
     };
-    (login_attempts, $factory:expr) => {
-        $crate::__conformance_cases!(login_attempts, $factory;
+    (login_attempts, $factory:expr, $caps:expr) => {
+        $crate::__conformance_cases!(login_attempts, $factory, $caps;
             failures_since_window_and_order,
             clear_one_email,
             purge_before_boundary,
         );
     };
-    (mfa_codes, $factory:expr) => {
-        $crate::__conformance_cases!(mfa_codes, $factory;
+    (mfa_codes, $factory:expr, $caps:expr) => {
+        $crate::__conformance_cases!(mfa_codes, $factory, $caps;
             put_and_get,
             put_replaces,
             increment_attempts,
@@ -124,8 +147,8 @@ macro_rules! __conformance_group {
             purge_expired_boundary,
         );
     };
-    (oauth_identities, $factory:expr) => {
-        $crate::__conformance_cases!(oauth_identities, $factory;
+    (oauth_identities, $factory:expr, $caps:expr) => {
+        $crate::__conformance_cases!(oauth_identities, $factory, $caps;
             create_and_find,
             provider_subject_clash_conflicts,
             user_provider_clash_conflicts,
@@ -134,8 +157,8 @@ macro_rules! __conformance_group {
             touch_last_used,
         );
     };
-    (oauth_states, $factory:expr) => {
-        $crate::__conformance_cases!(oauth_states, $factory;
+    (oauth_states, $factory:expr, $caps:expr) => {
+        $crate::__conformance_cases!(oauth_states, $factory, $caps;
             create_and_get,
             duplicate_id_conflicts,
             set_result,
@@ -144,8 +167,8 @@ macro_rules! __conformance_group {
             purge_expired_boundary,
         );
     };
-    (stores, $factory:expr) => {
-        $crate::__conformance_cases!(stores, $factory;
+    (stores, $factory:expr, $caps:expr) => {
+        $crate::__conformance_cases!(stores, $factory, $caps;
             purge_expired_everywhere,
         );
     };
@@ -154,7 +177,7 @@ macro_rules! __conformance_group {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_cases {
-    ($group:ident, $factory:expr; $($case:ident),+ $(,)?) => {
+    ($group:ident, $factory:expr, $caps:expr; $($case:ident),+ $(,)?) => {
         mod $group {
             #[allow(unused_imports)]
             use super::*;
@@ -166,8 +189,8 @@ macro_rules! __conformance_cases {
                 )]
                 async fn $case() {
                     let fixture = $factory.await;
-                    let stores = $crate::Fixture::stores(&fixture);
-                    $crate::cases::$group::$case(stores).await;
+                    let target = $crate::Target::new($crate::Fixture::stores(&fixture), $caps);
+                    $crate::cases::$group::$case(target).await;
                     ::core::mem::drop(fixture);
                 }
             )+
@@ -203,7 +226,7 @@ mod tests {
         let mut group = String::new();
         for line in src[start..end].lines().map(str::trim) {
             if let Some(rest) = line.strip_prefix('(') {
-                if let Some((name, _)) = rest.split_once(", $factory:expr)") {
+                if let Some((name, _)) = rest.split_once(", $factory:expr, $caps:expr)") {
                     group = name.to_owned();
                 }
             } else if let Some(case) = line.strip_suffix(',') {
@@ -219,6 +242,10 @@ mod tests {
         for (group, file) in CASE_FILES {
             for line in file.lines() {
                 if let Some(rest) = line.strip_prefix("pub async fn ") {
+                    assert!(
+                        rest.contains("(target: impl Into<Target>)"),
+                        "every case takes `impl Into<Target>`: {rest}"
+                    );
                     let name = rest.split('(').next().unwrap().to_owned();
                     defined.entry((*group).to_owned()).or_default().push(name);
                 }

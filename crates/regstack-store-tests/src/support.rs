@@ -10,11 +10,13 @@ use regstack_core::store::{StoreError, StoreResult};
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 
+use crate::Precision;
+
 /// How many tasks the concurrency cases start at once.
 pub const RACERS: usize = 50;
 
-/// The reference instant of the cases: 2026-05-01T10:00:00.123456Z (microsecond precision, so
-/// every backend must round-trip microseconds exactly).
+/// The reference instant of the cases: 2026-05-01T10:00:00.123456Z (microsecond precision). The
+/// cases use [`Precision::t0`], this instant truncated to the precision of the store under test.
 pub fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 5, 1, 10, 0, 0).unwrap() + Duration::microseconds(123_456)
 }
@@ -29,8 +31,15 @@ pub fn secs(n: i64) -> Duration {
     Duration::seconds(n)
 }
 
-/// A user with every field set to a non-default value (so a store that drops a column fails).
+/// A user with every field set to a non-default value (so a store that drops a column fails),
+/// its datetimes microseconds apart.
 pub fn full_user(email: &str, now: DateTime<Utc>) -> NewUser {
+    full_user_with_precision(email, now, Precision::Micros)
+}
+
+/// [`full_user`] with datetimes one step of `precision` apart: `updated_at = now + 1 tick`,
+/// `last_login = now + 2 ticks`, `tokens_invalidated_after = now - (1 s - 1 tick)`.
+pub fn full_user_with_precision(email: &str, now: DateTime<Utc>, precision: Precision) -> NewUser {
     NewUser {
         email: email.to_owned(),
         hashed_password: Some("$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaA".to_owned()),
@@ -41,9 +50,9 @@ pub fn full_user(email: &str, now: DateTime<Utc>) -> NewUser {
         phone_number: Some("+15555550123".to_owned()),
         is_mfa_enabled: true,
         created_at: now,
-        updated_at: now + micros(1),
-        last_login: Some(now + micros(2)),
-        tokens_invalidated_after: Some(now - micros(999_999)),
+        updated_at: now + precision.tick(),
+        last_login: Some(now + precision.ticks(2)),
+        tokens_invalidated_after: Some(now - (secs(1) - precision.tick())),
     }
 }
 

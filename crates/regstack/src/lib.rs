@@ -15,6 +15,10 @@ pub use regstack_sms as sms;
 
 #[cfg(feature = "axum")]
 pub use regstack_http_axum as axum;
+#[cfg(feature = "mongo")]
+pub use regstack_store_mongo as mongo;
+#[cfg(feature = "postgres")]
+pub use regstack_store_pg as postgres;
 #[cfg(feature = "sqlite")]
 pub use regstack_store_sqlite as sqlite;
 
@@ -75,10 +79,20 @@ pub async fn connect(config: &RegStackConfig) -> Result<Arc<dyn Backend>, Error>
             what: "a sqlite:// database_url",
             feature: "sqlite",
         }),
+        #[cfg(feature = "postgres")]
+        BackendKind::Postgres => Ok(Arc::new(
+            regstack_store_pg::PgBackend::connect(url).await?,
+        )),
+        #[cfg(not(feature = "postgres"))]
         BackendKind::Postgres => Err(Error::MissingFeature {
             what: "a postgresql:// database_url",
             feature: "postgres",
         }),
+        #[cfg(feature = "mongo")]
+        BackendKind::Mongo => Ok(Arc::new(
+            regstack_store_mongo::MongoBackend::connect(url, config).await?,
+        )),
+        #[cfg(not(feature = "mongo"))]
         BackendKind::Mongo => Err(Error::MissingFeature {
             what: "a mongodb:// database_url",
             feature: "mongo",

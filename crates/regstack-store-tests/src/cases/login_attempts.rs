@@ -1,14 +1,18 @@
 //! [`LoginAttemptStore`](regstack_core::store::LoginAttemptStore) cases.
 
-use regstack_core::store::Stores;
-
-use crate::support::{micros, secs, t0};
+use crate::Target;
+use crate::support::secs;
 
 /// `failures_since` returns the email's failures with `when >= since`, oldest first.
-pub async fn failures_since_window_and_order(stores: Stores) {
+pub async fn failures_since_window_and_order(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
     let a = "mallory@example.com";
-    let t = t0();
-    for when in [t + secs(3), t + micros(1), t + secs(2), t - micros(1), t] {
+    let t = p.t0();
+    for when in [t + secs(3), t + p.ticks(1), t + secs(2), t - p.ticks(1), t] {
         stores
             .login_attempts
             .record(a, when, None)
@@ -33,16 +37,16 @@ pub async fn failures_since_window_and_order(stores: Stores) {
         .expect("since t");
     assert_eq!(
         got,
-        vec![t, t + micros(1), t + secs(2), t + secs(2), t + secs(3)]
+        vec![t, t + p.ticks(1), t + secs(2), t + secs(2), t + secs(3)]
     );
     let got = stores
         .login_attempts
-        .failures_since(a, t + micros(1))
+        .failures_since(a, t + p.ticks(1))
         .await
         .expect("since t+1");
     assert_eq!(
         got,
-        vec![t + micros(1), t + secs(2), t + secs(2), t + secs(3)]
+        vec![t + p.ticks(1), t + secs(2), t + secs(2), t + secs(3)]
     );
     let got = stores
         .login_attempts
@@ -56,7 +60,7 @@ pub async fn failures_since_window_and_order(stores: Stores) {
         .await
         .expect("all");
     assert_eq!(got.len(), 6);
-    assert_eq!(got[0], t - micros(1));
+    assert_eq!(got[0], t - p.ticks(1));
     let got = stores
         .login_attempts
         .failures_since("MALLORY@example.com", t)
@@ -66,17 +70,22 @@ pub async fn failures_since_window_and_order(stores: Stores) {
 }
 
 /// `clear` deletes every failure of one email and reports how many.
-pub async fn clear_one_email(stores: Stores) {
+pub async fn clear_one_email(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
     for i in 0..3 {
         stores
             .login_attempts
-            .record("a@example.com", t0() + secs(i), None)
+            .record("a@example.com", p.t0() + secs(i), None)
             .await
             .expect("a");
     }
     stores
         .login_attempts
-        .record("b@example.com", t0(), None)
+        .record("b@example.com", p.t0(), None)
         .await
         .expect("b");
     assert_eq!(
@@ -97,24 +106,29 @@ pub async fn clear_one_email(stores: Stores) {
     );
     let a = stores
         .login_attempts
-        .failures_since("a@example.com", t0() - secs(1))
+        .failures_since("a@example.com", p.t0() - secs(1))
         .await;
     assert!(a.expect("a").is_empty());
     let b = stores
         .login_attempts
-        .failures_since("b@example.com", t0() - secs(1))
+        .failures_since("b@example.com", p.t0() - secs(1))
         .await;
-    assert_eq!(b.expect("b"), vec![t0()]);
+    assert_eq!(b.expect("b"), vec![p.t0()]);
 }
 
 /// `purge_before` deletes `when < before` for every email.
-pub async fn purge_before_boundary(stores: Stores) {
-    let cut = t0() + secs(30);
+pub async fn purge_before_boundary(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
+    let cut = p.t0() + secs(30);
     for (email, when) in [
-        ("a@example.com", cut - micros(1)),
+        ("a@example.com", cut - p.ticks(1)),
         ("b@example.com", cut - secs(100)),
         ("a@example.com", cut),
-        ("b@example.com", cut + micros(1)),
+        ("b@example.com", cut + p.ticks(1)),
     ] {
         stores
             .login_attempts
@@ -142,7 +156,7 @@ pub async fn purge_before_boundary(stores: Stores) {
         .failures_since("b@example.com", since)
         .await
         .expect("b");
-    assert_eq!(b, vec![cut + micros(1)]);
+    assert_eq!(b, vec![cut + p.ticks(1)]);
     assert_eq!(
         stores
             .login_attempts

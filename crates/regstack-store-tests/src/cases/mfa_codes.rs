@@ -1,15 +1,20 @@
 //! [`MfaCodeStore`](regstack_core::store::MfaCodeStore) cases.
 
 use regstack_core::domain::MfaKind;
-use regstack_core::store::Stores;
 
-use crate::support::{RACERS, digest, mfa_code, micros, race, secs, t0};
+use crate::Target;
+use crate::support::{RACERS, digest, mfa_code, race, secs};
 
 const USER: &str = "5ee8cecccb05472a8cc0c40e374b5f4d";
 
 /// Put then get, per `(user_id, kind)`.
-pub async fn put_and_get(stores: Stores) {
-    let mut code = mfa_code(USER, MfaKind::PhoneSetup, t0(), secs(300) + micros(3));
+pub async fn put_and_get(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
+    let mut code = mfa_code(USER, MfaKind::PhoneSetup, p.t0(), secs(300) + p.ticks(3));
     code.attempts = 2;
     code.max_attempts = 7;
     stores.mfa_codes.put(code.clone()).await.expect("put");
@@ -36,7 +41,7 @@ pub async fn put_and_get(stores: Stores) {
             .is_none()
     );
 
-    let login = mfa_code(USER, MfaKind::LoginMfa, t0(), secs(300));
+    let login = mfa_code(USER, MfaKind::LoginMfa, p.t0(), secs(300));
     stores
         .mfa_codes
         .put(login.clone())
@@ -53,11 +58,16 @@ pub async fn put_and_get(stores: Stores) {
 }
 
 /// A second put for the same `(user_id, kind)` replaces the row (and resets its attempts).
-pub async fn put_replaces(stores: Stores) {
-    let mut first = mfa_code(USER, MfaKind::LoginMfa, t0(), secs(300));
+pub async fn put_replaces(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
+    let mut first = mfa_code(USER, MfaKind::LoginMfa, p.t0(), secs(300));
     first.attempts = 3;
     stores.mfa_codes.put(first).await.expect("first");
-    let mut second = mfa_code(USER, MfaKind::LoginMfa, t0() + secs(10), secs(300));
+    let mut second = mfa_code(USER, MfaKind::LoginMfa, p.t0() + secs(10), secs(300));
     second.code_hash = digest("654321");
     stores.mfa_codes.put(second.clone()).await.expect("second");
     assert_eq!(
@@ -75,7 +85,12 @@ pub async fn put_replaces(stores: Stores) {
 }
 
 /// Each wrong guess adds one; a missing row is `None`.
-pub async fn increment_attempts(stores: Stores) {
+pub async fn increment_attempts(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
     let kind = MfaKind::PhoneSetup;
     assert_eq!(
         stores
@@ -87,7 +102,7 @@ pub async fn increment_attempts(stores: Stores) {
     );
     stores
         .mfa_codes
-        .put(mfa_code(USER, kind, t0(), secs(300)))
+        .put(mfa_code(USER, kind, p.t0(), secs(300)))
         .await
         .expect("put");
     assert_eq!(
@@ -126,11 +141,16 @@ pub async fn increment_attempts(stores: Stores) {
 
 /// Concurrent increments are not lost: every caller sees a distinct count and the final count
 /// is the number of callers.
-pub async fn increment_attempts_concurrently(stores: Stores) {
+pub async fn increment_attempts_concurrently(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
     let kind = MfaKind::LoginMfa;
     stores
         .mfa_codes
-        .put(mfa_code(USER, kind, t0(), secs(300)))
+        .put(mfa_code(USER, kind, p.t0(), secs(300)))
         .await
         .expect("put");
     let results = race(RACERS, |_| {
@@ -155,17 +175,22 @@ pub async fn increment_attempts_concurrently(stores: Stores) {
 }
 
 /// Delete reports whether it deleted; of many concurrent deleters exactly one wins.
-pub async fn delete_one_winner(stores: Stores) {
+pub async fn delete_one_winner(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
     let kind = MfaKind::PhoneSetup;
     assert!(!stores.mfa_codes.delete(USER, kind).await.expect("missing"));
     stores
         .mfa_codes
-        .put(mfa_code(USER, kind, t0(), secs(300)))
+        .put(mfa_code(USER, kind, p.t0(), secs(300)))
         .await
         .expect("put");
     stores
         .mfa_codes
-        .put(mfa_code(USER, MfaKind::LoginMfa, t0(), secs(300)))
+        .put(mfa_code(USER, MfaKind::LoginMfa, p.t0(), secs(300)))
         .await
         .expect("put");
     let results = race(RACERS, |_| {
@@ -197,16 +222,21 @@ pub async fn delete_one_winner(stores: Stores) {
 }
 
 /// `delete_for_user` removes every kind of one user only.
-pub async fn delete_for_user(stores: Stores) {
+pub async fn delete_for_user(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
     for kind in [MfaKind::PhoneSetup, MfaKind::LoginMfa] {
         stores
             .mfa_codes
-            .put(mfa_code(USER, kind, t0(), secs(300)))
+            .put(mfa_code(USER, kind, p.t0(), secs(300)))
             .await
             .expect("put");
         stores
             .mfa_codes
-            .put(mfa_code("other", kind, t0(), secs(300)))
+            .put(mfa_code("other", kind, p.t0(), secs(300)))
             .await
             .expect("put other");
     }
@@ -233,14 +263,19 @@ pub async fn delete_for_user(stores: Stores) {
 }
 
 /// `purge_expired` deletes `expires_at < now` only.
-pub async fn purge_expired_boundary(stores: Stores) {
-    let now = t0() + secs(300);
+pub async fn purge_expired_boundary(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
+    let now = p.t0() + secs(300);
     for (user, expires_at) in [
-        ("before", now - micros(1)),
+        ("before", now - p.ticks(1)),
         ("exact", now),
-        ("after", now + micros(1)),
+        ("after", now + p.ticks(1)),
     ] {
-        let mut code = mfa_code(user, MfaKind::LoginMfa, t0(), secs(0));
+        let mut code = mfa_code(user, MfaKind::LoginMfa, p.t0(), secs(0));
         code.expires_at = expires_at;
         stores.mfa_codes.put(code).await.expect("put");
     }

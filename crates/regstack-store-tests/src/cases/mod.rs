@@ -1,6 +1,6 @@
 //! The conformance cases, one module per repository. Each case is a plain
-//! `pub async fn case(stores: Stores)` that panics on a contract violation and expects the
-//! stores to start empty.
+//! `pub async fn case(target: impl Into<Target>)` (a bare `Stores` will do) that panics on a
+//! contract violation and expects the stores to start empty.
 
 pub mod login_attempts;
 pub mod mfa_codes;

@@ -1,15 +1,24 @@
 //! [`OAuthIdentityStore`](regstack_core::store::OAuthIdentityStore) cases.
 
-use regstack_core::store::Stores;
-
-use crate::support::{assert_conflict, identity, micros, secs, t0};
+use crate::Target;
+use crate::support::{assert_conflict, identity, secs};
 
 const ALICE: &str = "5ee8cecccb05472a8cc0c40e374b5f4d";
 const BOB: &str = "3bf618c22dca44df900dd0785bb29350";
 
 /// Create then find by `(provider, subject_id)`; `last_used_at` starts empty.
-pub async fn create_and_find(stores: Stores) {
-    let new = identity(ALICE, "google", "109876543210987654321", t0() + micros(7));
+pub async fn create_and_find(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
+    let new = identity(
+        ALICE,
+        "google",
+        "109876543210987654321",
+        p.t0() + p.ticks(7),
+    );
     let created = stores
         .oauth_identities
         .create(new.clone())
@@ -30,7 +39,7 @@ pub async fn create_and_find(stores: Stores) {
         .await;
     assert!(miss.expect("other provider").is_none());
 
-    let mut no_email = identity(BOB, "google", "42", t0());
+    let mut no_email = identity(BOB, "google", "42", p.t0());
     no_email.email = None;
     let bob = stores
         .oauth_identities
@@ -48,16 +57,21 @@ pub async fn create_and_find(stores: Stores) {
 }
 
 /// One external account links to one user: `(provider, subject_id)` clash is a conflict.
-pub async fn provider_subject_clash_conflicts(stores: Stores) {
+pub async fn provider_subject_clash_conflicts(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
     stores
         .oauth_identities
-        .create(identity(ALICE, "google", "sub-1", t0()))
+        .create(identity(ALICE, "google", "sub-1", p.t0()))
         .await
         .expect("alice");
     assert_conflict(
         stores
             .oauth_identities
-            .create(identity(BOB, "google", "sub-1", t0()))
+            .create(identity(BOB, "google", "sub-1", p.t0()))
             .await,
     );
     assert!(
@@ -71,22 +85,27 @@ pub async fn provider_subject_clash_conflicts(stores: Stores) {
     // The same subject at another provider is a different account.
     stores
         .oauth_identities
-        .create(identity(BOB, "github", "sub-1", t0()))
+        .create(identity(BOB, "github", "sub-1", p.t0()))
         .await
         .expect("github");
 }
 
 /// One identity per provider per user: `(user_id, provider)` clash is a conflict.
-pub async fn user_provider_clash_conflicts(stores: Stores) {
+pub async fn user_provider_clash_conflicts(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
     stores
         .oauth_identities
-        .create(identity(ALICE, "google", "sub-1", t0()))
+        .create(identity(ALICE, "google", "sub-1", p.t0()))
         .await
         .expect("first");
     assert_conflict(
         stores
             .oauth_identities
-            .create(identity(ALICE, "google", "sub-2", t0()))
+            .create(identity(ALICE, "google", "sub-2", p.t0()))
             .await,
     );
     assert!(
@@ -109,20 +128,25 @@ pub async fn user_provider_clash_conflicts(stores: Stores) {
 }
 
 /// A user's identities come ordered by `linked_at`; other users' are not included.
-pub async fn list_for_user_ordered(stores: Stores) {
+pub async fn list_for_user_ordered(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
     let mut made = Vec::new();
     for (provider, off) in [("github", 2), ("google", 0), ("apple", 1)] {
         let new = identity(
             ALICE,
             provider,
             &format!("{provider}-alice"),
-            t0() + micros(off),
+            p.t0() + p.ticks(off),
         );
         made.push(stores.oauth_identities.create(new).await.expect("create"));
     }
     stores
         .oauth_identities
-        .create(identity(BOB, "google", "bob", t0()))
+        .create(identity(BOB, "google", "bob", p.t0()))
         .await
         .expect("bob");
     made.sort_by_key(|i| i.linked_at);
@@ -145,14 +169,19 @@ pub async fn list_for_user_ordered(stores: Stores) {
 }
 
 /// Delete one provider link, then every link of a user.
-pub async fn delete_and_delete_for_user(stores: Stores) {
+pub async fn delete_and_delete_for_user(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
     for provider in ["google", "github", "apple"] {
-        let new = identity(ALICE, provider, &format!("{provider}-alice"), t0());
+        let new = identity(ALICE, provider, &format!("{provider}-alice"), p.t0());
         stores.oauth_identities.create(new).await.expect("create");
     }
     stores
         .oauth_identities
-        .create(identity(BOB, "google", "bob", t0()))
+        .create(identity(BOB, "google", "bob", p.t0()))
         .await
         .expect("bob");
     assert!(
@@ -210,18 +239,23 @@ pub async fn delete_and_delete_for_user(stores: Stores) {
         1
     );
     // After unlinking, the provider can be linked again.
-    let again = identity(ALICE, "google", "google-alice", t0() + secs(1));
+    let again = identity(ALICE, "google", "google-alice", p.t0() + secs(1));
     stores.oauth_identities.create(again).await.expect("relink");
 }
 
 /// `touch_last_used` sets `last_used_at` exactly; a missing id is not an error.
-pub async fn touch_last_used(stores: Stores) {
+pub async fn touch_last_used(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
     let created = stores
         .oauth_identities
-        .create(identity(ALICE, "google", "sub", t0()))
+        .create(identity(ALICE, "google", "sub", p.t0()))
         .await
         .expect("create");
-    let when = t0() + secs(60) + micros(7);
+    let when = p.t0() + secs(60) + p.ticks(7);
     stores
         .oauth_identities
         .touch_last_used(&created.id, when)
@@ -234,8 +268,8 @@ pub async fn touch_last_used(stores: Stores) {
         .expect("find")
         .expect("row");
     assert_eq!(found.last_used_at, Some(when));
-    assert_eq!(found.linked_at, t0());
-    let later = when + micros(1);
+    assert_eq!(found.linked_at, p.t0());
+    let later = when + p.ticks(1);
     stores
         .oauth_identities
         .touch_last_used(&created.id, later)

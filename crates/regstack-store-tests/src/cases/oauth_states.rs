@@ -1,14 +1,18 @@
 //! [`OAuthStateStore`](regstack_core::store::OAuthStateStore) cases.
 
-use regstack_core::store::Stores;
-
-use crate::support::{RACERS, assert_conflict, micros, oauth_state, race, secs, t0};
+use crate::Target;
+use crate::support::{RACERS, assert_conflict, oauth_state, race, secs};
 
 const STATE: &str = "pxuYgFiM48FS62_3bgaKFb2-prmpLPxvJ9Gz99xiQfg";
 
 /// Create then get, in both modes; every field intact.
-pub async fn create_and_get(stores: Stores) {
-    let signin = oauth_state(STATE, t0() + micros(100), secs(600));
+pub async fn create_and_get(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
+    let signin = oauth_state(STATE, p.t0() + p.ticks(100), secs(600));
     stores
         .oauth_states
         .create(signin.clone())
@@ -19,7 +23,7 @@ pub async fn create_and_get(stores: Stores) {
         Some(signin)
     );
 
-    let mut link = oauth_state("link-state", t0(), secs(600));
+    let mut link = oauth_state("link-state", p.t0(), secs(600));
     link.mode = "link".to_owned();
     link.linking_user_id = Some("5ee8cecccb05472a8cc0c40e374b5f4d".to_owned());
     link.result_token = Some("eyJ.token.sig".to_owned());
@@ -44,8 +48,13 @@ pub async fn create_and_get(stores: Stores) {
 }
 
 /// A second state with the same id is a conflict.
-pub async fn duplicate_id_conflicts(stores: Stores) {
-    let first = oauth_state(STATE, t0(), secs(600));
+pub async fn duplicate_id_conflicts(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
+    let first = oauth_state(STATE, p.t0(), secs(600));
     stores
         .oauth_states
         .create(first.clone())
@@ -54,7 +63,7 @@ pub async fn duplicate_id_conflicts(stores: Stores) {
     assert_conflict(
         stores
             .oauth_states
-            .create(oauth_state(STATE, t0() + secs(1), secs(60)))
+            .create(oauth_state(STATE, p.t0() + secs(1), secs(60)))
             .await,
     );
     assert_eq!(
@@ -64,14 +73,19 @@ pub async fn duplicate_id_conflicts(stores: Stores) {
 }
 
 /// `set_result` records the token and `was_new`, optionally shortening the expiry.
-pub async fn set_result(stores: Stores) {
-    let state = oauth_state(STATE, t0(), secs(600));
+pub async fn set_result(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
+    let state = oauth_state(STATE, p.t0(), secs(600));
     stores
         .oauth_states
         .create(state.clone())
         .await
         .expect("create");
-    let shorter = t0() + secs(60) + micros(9);
+    let shorter = p.t0() + secs(60) + p.ticks(9);
     assert!(
         stores
             .oauth_states
@@ -126,8 +140,13 @@ pub async fn set_result(stores: Stores) {
 }
 
 /// Consume returns the row once and deletes it.
-pub async fn consume_once(stores: Stores) {
-    let state = oauth_state(STATE, t0(), secs(600));
+pub async fn consume_once(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
+    let state = oauth_state(STATE, p.t0(), secs(600));
     stores
         .oauth_states
         .create(state.clone())
@@ -165,8 +184,13 @@ pub async fn consume_once(stores: Stores) {
 }
 
 /// Of many concurrent consumers exactly one gets the row.
-pub async fn consume_concurrently_once(stores: Stores) {
-    let state = oauth_state(STATE, t0(), secs(600));
+pub async fn consume_concurrently_once(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
+    let state = oauth_state(STATE, p.t0(), secs(600));
     stores
         .oauth_states
         .create(state.clone())
@@ -185,14 +209,19 @@ pub async fn consume_concurrently_once(stores: Stores) {
 }
 
 /// `purge_expired` deletes `expires_at < now` only.
-pub async fn purge_expired_boundary(stores: Stores) {
-    let now = t0() + secs(600);
+pub async fn purge_expired_boundary(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
+    let now = p.t0() + secs(600);
     for (id, expires_at) in [
-        ("before", now - micros(1)),
+        ("before", now - p.ticks(1)),
         ("exact", now),
-        ("after", now + micros(1)),
+        ("after", now + p.ticks(1)),
     ] {
-        let mut state = oauth_state(id, t0(), secs(0));
+        let mut state = oauth_state(id, p.t0(), secs(0));
         state.expires_at = expires_at;
         stores.oauth_states.create(state).await.expect("create");
     }

@@ -1,16 +1,20 @@
 //! [`PendingStore`](regstack_core::store::PendingStore) cases.
 
-use regstack_core::store::Stores;
-
-use crate::support::{RACERS, assert_conflict, digest, micros, pending, race, secs, t0};
+use crate::Target;
+use crate::support::{RACERS, assert_conflict, digest, pending, race, secs};
 
 /// Upsert inserts; the row is found by email and by token digest, every field intact.
-pub async fn upsert_and_find(stores: Stores) {
+pub async fn upsert_and_find(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
     let new = pending(
         "dave@example.com",
         &digest("tok-1"),
-        t0(),
-        secs(86_400) + micros(1),
+        p.t0(),
+        secs(86_400) + p.ticks(1),
     );
     let row = stores.pending.upsert(new.clone()).await.expect("upsert");
     assert!(!row.id.is_empty());
@@ -45,22 +49,38 @@ pub async fn upsert_and_find(stores: Stores) {
     );
 }
 
-/// A second upsert for the same email replaces the row: new id, the old digest is gone.
-pub async fn upsert_replaces(stores: Stores) {
+/// A second upsert for the same email replaces the row: a new id (or the same one where
+/// [`Capabilities::pending_upsert_keeps_id`](crate::Capabilities::pending_upsert_keeps_id)),
+/// the old digest is gone.
+pub async fn upsert_replaces(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
     let first = stores
         .pending
-        .upsert(pending("dave@example.com", &digest("old"), t0(), secs(60)))
+        .upsert(pending(
+            "dave@example.com",
+            &digest("old"),
+            p.t0(),
+            secs(60),
+        ))
         .await
         .expect("first");
     let mut again = pending(
         "dave@example.com",
         &digest("new"),
-        t0() + secs(5),
+        p.t0() + secs(5),
         secs(120),
     );
     again.full_name = None;
     let second = stores.pending.upsert(again.clone()).await.expect("second");
-    assert_ne!(first.id, second.id, "a replaced row gets a new id");
+    if capabilities.pending_upsert_keeps_id {
+        assert_eq!(first.id, second.id, "the replaced row keeps its id");
+    } else {
+        assert_ne!(first.id, second.id, "a replaced row gets a new id");
+    }
     assert_eq!(second, again.with_id(second.id.clone()));
     assert!(
         stores
@@ -77,7 +97,7 @@ pub async fn upsert_replaces(stores: Stores) {
         .expect("by email");
     assert_eq!(by_email, Some(second.clone()));
     assert_eq!(
-        stores.pending.count_unexpired(t0()).await.expect("count"),
+        stores.pending.count_unexpired(p.t0()).await.expect("count"),
         1
     );
     // Re-using the same digest for the same email is fine too.
@@ -86,29 +106,38 @@ pub async fn upsert_replaces(stores: Stores) {
         .upsert(pending(
             "dave@example.com",
             &digest("new"),
-            t0() + secs(6),
+            p.t0() + secs(6),
             secs(120),
         ))
         .await
         .expect("third");
-    assert_ne!(third.id, second.id);
+    if capabilities.pending_upsert_keeps_id {
+        assert_eq!(third.id, second.id);
+    } else {
+        assert_ne!(third.id, second.id);
+    }
     assert_eq!(
-        stores.pending.count_unexpired(t0()).await.expect("count"),
+        stores.pending.count_unexpired(p.t0()).await.expect("count"),
         1
     );
 }
 
 /// A digest already held by another email's row is a conflict; that row is untouched.
-pub async fn token_hash_clash_conflicts(stores: Stores) {
+pub async fn token_hash_clash_conflicts(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
     let a = stores
         .pending
-        .upsert(pending("a@example.com", &digest("same"), t0(), secs(60)))
+        .upsert(pending("a@example.com", &digest("same"), p.t0(), secs(60)))
         .await
         .expect("a");
     assert_conflict(
         stores
             .pending
-            .upsert(pending("b@example.com", &digest("same"), t0(), secs(60)))
+            .upsert(pending("b@example.com", &digest("same"), p.t0(), secs(60)))
             .await,
     );
     assert!(
@@ -130,10 +159,15 @@ pub async fn token_hash_clash_conflicts(stores: Stores) {
 }
 
 /// Consume returns the row once and deletes it.
-pub async fn consume_once(stores: Stores) {
+pub async fn consume_once(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
     let row = stores
         .pending
-        .upsert(pending("c@example.com", &digest("c"), t0(), secs(60)))
+        .upsert(pending("c@example.com", &digest("c"), p.t0(), secs(60)))
         .await
         .expect("upsert");
     let got = stores
@@ -169,10 +203,20 @@ pub async fn consume_once(stores: Stores) {
 }
 
 /// Of many concurrent consumers exactly one gets the row.
-pub async fn consume_concurrently_once(stores: Stores) {
+pub async fn consume_concurrently_once(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
     let row = stores
         .pending
-        .upsert(pending("race@example.com", &digest("race"), t0(), secs(60)))
+        .upsert(pending(
+            "race@example.com",
+            &digest("race"),
+            p.t0(),
+            secs(60),
+        ))
         .await
         .expect("upsert");
     let results = race(RACERS, |_| {
@@ -196,15 +240,20 @@ pub async fn consume_concurrently_once(stores: Stores) {
 }
 
 /// Delete by email.
-pub async fn delete_by_email(stores: Stores) {
+pub async fn delete_by_email(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
     stores
         .pending
-        .upsert(pending("d@example.com", &digest("d"), t0(), secs(60)))
+        .upsert(pending("d@example.com", &digest("d"), p.t0(), secs(60)))
         .await
         .expect("upsert");
     stores
         .pending
-        .upsert(pending("e@example.com", &digest("e"), t0(), secs(60)))
+        .upsert(pending("e@example.com", &digest("e"), p.t0(), secs(60)))
         .await
         .expect("upsert");
     assert!(
@@ -241,14 +290,19 @@ pub async fn delete_by_email(stores: Stores) {
 
 /// `count_unexpired` counts `expires_at > now`; `purge_expired` deletes `expires_at < now`; a
 /// row expiring exactly at `now` is neither counted nor purged.
-pub async fn count_unexpired_and_purge_boundaries(stores: Stores) {
-    let now = t0() + secs(100);
+pub async fn count_unexpired_and_purge_boundaries(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
+    let now = p.t0() + secs(100);
     for (email, expires_at) in [
-        ("before@example.com", now - micros(1)),
+        ("before@example.com", now - p.ticks(1)),
         ("exact@example.com", now),
-        ("after@example.com", now + micros(1)),
+        ("after@example.com", now + p.ticks(1)),
     ] {
-        let mut new = pending(email, &digest(email), t0(), secs(0));
+        let mut new = pending(email, &digest(email), p.t0(), secs(0));
         new.expires_at = expires_at;
         stores.pending.upsert(new).await.expect("upsert");
     }
@@ -256,7 +310,7 @@ pub async fn count_unexpired_and_purge_boundaries(stores: Stores) {
     assert_eq!(
         stores
             .pending
-            .count_unexpired(now - micros(1))
+            .count_unexpired(now - p.ticks(1))
             .await
             .expect("count"),
         2
@@ -264,7 +318,7 @@ pub async fn count_unexpired_and_purge_boundaries(stores: Stores) {
     assert_eq!(
         stores
             .pending
-            .count_unexpired(now - micros(2))
+            .count_unexpired(now - p.ticks(2))
             .await
             .expect("count"),
         3
@@ -305,13 +359,13 @@ pub async fn count_unexpired_and_purge_boundaries(stores: Stores) {
     assert_eq!(
         stores
             .pending
-            .purge_expired(now + micros(2))
+            .purge_expired(now + p.ticks(2))
             .await
             .expect("purge all"),
         2
     );
     assert_eq!(
-        stores.pending.count_unexpired(t0()).await.expect("count"),
+        stores.pending.count_unexpired(p.t0()).await.expect("count"),
         0
     );
 }

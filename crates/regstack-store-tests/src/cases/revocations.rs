@@ -1,12 +1,16 @@
 //! [`RevocationStore`](regstack_core::store::RevocationStore) cases.
 
-use regstack_core::store::Stores;
-
-use crate::support::{RACERS, micros, race, secs, t0};
+use crate::Target;
+use crate::support::{RACERS, race, secs};
 
 /// Revoke is idempotent and reports whether it inserted.
-pub async fn revoke_once(stores: Stores) {
-    let exp = t0() + secs(7200);
+pub async fn revoke_once(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
+    let exp = p.t0() + secs(7200);
     assert!(
         !stores
             .revocations
@@ -41,12 +45,17 @@ pub async fn revoke_once(stores: Stores) {
 }
 
 /// Of many concurrent revocations of one jti exactly one reports `true`.
-pub async fn revoke_concurrently_once(stores: Stores) {
+pub async fn revoke_concurrently_once(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
     let results = race(RACERS, |_| {
         let revocations = stores.revocations.clone();
         async move {
             revocations
-                .revoke("4AdBTYx-RtO83N22AJrGaQ", t0() + secs(60))
+                .revoke("4AdBTYx-RtO83N22AJrGaQ", p.t0() + secs(60))
                 .await
         }
     })
@@ -66,11 +75,16 @@ pub async fn revoke_concurrently_once(stores: Stores) {
 }
 
 /// A revoked jti stays revoked whatever its expiry.
-pub async fn is_revoked_regardless_of_exp(stores: Stores) {
+pub async fn is_revoked_regardless_of_exp(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
     assert!(
         stores
             .revocations
-            .revoke("old", t0() - secs(86_400))
+            .revoke("old", p.t0() - secs(86_400))
             .await
             .expect("revoke")
     );
@@ -78,12 +92,17 @@ pub async fn is_revoked_regardless_of_exp(stores: Stores) {
 }
 
 /// `purge_expired` deletes `exp < now` only.
-pub async fn purge_expired_boundary(stores: Stores) {
-    let now = t0() + secs(10);
+pub async fn purge_expired_boundary(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
+    let now = p.t0() + secs(10);
     for (jti, exp) in [
-        ("before", now - micros(1)),
+        ("before", now - p.ticks(1)),
         ("exact", now),
-        ("after", now + micros(1)),
+        ("after", now + p.ticks(1)),
     ] {
         assert!(stores.revocations.revoke(jti, exp).await.expect("revoke"));
     }

@@ -1,25 +1,31 @@
-//! Cases on the [`Stores`] bundle itself.
+//! Cases on the [`Stores`](regstack_core::store::Stores) bundle itself.
 
 use regstack_core::domain::MfaKind;
-use regstack_core::store::{PurgeReport, Stores};
+use regstack_core::store::PurgeReport;
 
-use crate::support::{digest, mfa_code, micros, oauth_state, pending, secs, t0, user};
+use crate::Target;
+use crate::support::{digest, mfa_code, oauth_state, pending, secs, user};
 
-/// [`Stores::purge_expired`] purges every repository with its own rule and reports counts;
-/// users and identities are never purged.
-pub async fn purge_expired_everywhere(stores: Stores) {
-    let now = t0() + secs(3600);
+/// [`Stores::purge_expired`](regstack_core::store::Stores::purge_expired) purges every
+/// repository with its own rule and reports counts; users and identities are never purged.
+pub async fn purge_expired_everywhere(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
+    let now = p.t0() + secs(3600);
     let window = chrono::Duration::seconds(900);
-    let old = now - micros(1);
-    let fresh = now + micros(1);
+    let old = now - p.ticks(1);
+    let fresh = now + p.ticks(1);
 
     let u = stores
         .users
-        .create(user("keep@example.com", t0()))
+        .create(user("keep@example.com", p.t0()))
         .await
         .expect("user");
     for (email, exp) in [("old@example.com", old), ("new@example.com", fresh)] {
-        let mut p = pending(email, &digest(email), t0(), secs(0));
+        let mut p = pending(email, &digest(email), p.t0(), secs(0));
         p.expires_at = exp;
         stores.pending.upsert(p).await.expect("pending");
     }
@@ -32,7 +38,7 @@ pub async fn purge_expired_everywhere(stores: Stores) {
     let a = "a@example.com";
     stores
         .login_attempts
-        .record(a, now - window - micros(1), None)
+        .record(a, now - window - p.ticks(1), None)
         .await
         .expect("old");
     stores
@@ -40,10 +46,10 @@ pub async fn purge_expired_everywhere(stores: Stores) {
         .record(a, now - window, None)
         .await
         .expect("edge");
-    let mut code = mfa_code(&u.id, MfaKind::LoginMfa, t0(), secs(0));
+    let mut code = mfa_code(&u.id, MfaKind::LoginMfa, p.t0(), secs(0));
     code.expires_at = old;
     stores.mfa_codes.put(code).await.expect("mfa");
-    let mut state = oauth_state("old", t0(), secs(0));
+    let mut state = oauth_state("old", p.t0(), secs(0));
     state.expires_at = old;
     stores.oauth_states.create(state).await.expect("state");
     stores
@@ -65,13 +71,17 @@ pub async fn purge_expired_everywhere(stores: Stores) {
     );
     assert_eq!(stores.users.count().await.expect("users"), 1);
     assert_eq!(
-        stores.pending.count_unexpired(t0()).await.expect("pending"),
+        stores
+            .pending
+            .count_unexpired(p.t0())
+            .await
+            .expect("pending"),
         1
     );
     assert!(stores.revocations.is_revoked("new").await.expect("new"));
     let left = stores
         .login_attempts
-        .failures_since(a, t0())
+        .failures_since(a, p.t0())
         .await
         .expect("attempts");
     assert_eq!(left, vec![now - window]);

@@ -1,13 +1,19 @@
 //! [`UserStore`](regstack_core::store::UserStore) cases.
 
 use regstack_core::domain::UserPatch;
-use regstack_core::store::Stores;
 
-use crate::support::{assert_conflict, full_user, micros, secs, t0, user};
+use crate::Target;
+use crate::support::{assert_conflict, full_user_with_precision, secs, user};
 
-/// Every field survives create → get (microsecond datetimes exactly), by id and by email.
-pub async fn create_and_get(stores: Stores) {
-    let new = full_user("alice@example.com", t0());
+/// Every field survives create → get (datetimes exactly, at the store's precision), by id and
+/// by email.
+pub async fn create_and_get(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
+    let new = full_user_with_precision("alice@example.com", p.t0(), p);
     let created = stores.users.create(new.clone()).await.expect("create");
     assert!(!created.id.is_empty(), "the store assigns an id");
     assert_eq!(created, new.clone().with_id(created.id.clone()));
@@ -25,14 +31,22 @@ pub async fn create_and_get(stores: Stores) {
         .expect("get_by_email");
     assert_eq!(by_email.as_ref(), Some(&created));
     let row = by_id.unwrap();
-    assert_eq!(row.updated_at, t0() + micros(1));
-    assert_eq!(row.last_login, Some(t0() + micros(2)));
-    assert_eq!(row.tokens_invalidated_after, Some(t0() - micros(999_999)));
+    assert_eq!(row.updated_at, p.t0() + p.ticks(1));
+    assert_eq!(row.last_login, Some(p.t0() + p.ticks(2)));
+    assert_eq!(
+        row.tokens_invalidated_after,
+        Some(p.t0() - (secs(1) - p.tick()))
+    );
 }
 
 /// An OAuth-only user has no password; defaults round-trip.
-pub async fn create_without_password(stores: Stores) {
-    let mut new = user("oauth-only@example.com", t0());
+pub async fn create_without_password(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
+    let mut new = user("oauth-only@example.com", p.t0());
     new.hashed_password = None;
     let created = stores.users.create(new).await.expect("create");
     let row = stores
@@ -47,35 +61,45 @@ pub async fn create_without_password(stores: Stores) {
         (row.full_name, row.phone_number, row.last_login),
         (None, None, None)
     );
-    assert_eq!(row.created_at, t0());
+    assert_eq!(row.created_at, p.t0());
 }
 
 /// Ids are unique per user.
-pub async fn ids_are_distinct(stores: Stores) {
+pub async fn ids_are_distinct(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
     let a = stores
         .users
-        .create(user("a@example.com", t0()))
+        .create(user("a@example.com", p.t0()))
         .await
         .expect("create a");
     let b = stores
         .users
-        .create(user("b@example.com", t0()))
+        .create(user("b@example.com", p.t0()))
         .await
         .expect("create b");
     assert_ne!(a.id, b.id);
 }
 
 /// A second user with the same email is a conflict and leaves the first alone.
-pub async fn duplicate_email_conflicts(stores: Stores) {
+pub async fn duplicate_email_conflicts(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
     let first = stores
         .users
-        .create(user("dup@example.com", t0()))
+        .create(user("dup@example.com", p.t0()))
         .await
         .expect("create");
     assert_conflict(
         stores
             .users
-            .create(user("dup@example.com", t0() + secs(1)))
+            .create(user("dup@example.com", p.t0() + secs(1)))
             .await,
     );
     assert_eq!(stores.users.count().await.expect("count"), 1);
@@ -88,10 +112,15 @@ pub async fn duplicate_email_conflicts(stores: Stores) {
 }
 
 /// Email matching is exact: no case folding.
-pub async fn email_lookup_is_exact(stores: Stores) {
+pub async fn email_lookup_is_exact(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
     stores
         .users
-        .create(user("Case@Example.com", t0()))
+        .create(user("Case@Example.com", p.t0()))
         .await
         .expect("create");
     assert!(
@@ -113,17 +142,22 @@ pub async fn email_lookup_is_exact(stores: Stores) {
     // A differently cased address is a different account.
     stores
         .users
-        .create(user("case@example.com", t0()))
+        .create(user("case@example.com", p.t0()))
         .await
         .expect("create lower");
     assert_eq!(stores.users.count().await.expect("count"), 2);
 }
 
 /// Unknown ids, and ids in another backend's format, are simply not found.
-pub async fn get_missing_is_none(stores: Stores) {
+pub async fn get_missing_is_none(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
     stores
         .users
-        .create(user("someone@example.com", t0()))
+        .create(user("someone@example.com", p.t0()))
         .await
         .expect("create");
     for id in [
@@ -155,13 +189,18 @@ pub async fn get_missing_is_none(stores: Stores) {
 }
 
 /// A patch writes only its fields plus `updated_at = now` and returns the stored row.
-pub async fn update_patches_given_fields(stores: Stores) {
+pub async fn update_patches_given_fields(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
     let created = stores
         .users
-        .create(full_user("patch@example.com", t0()))
+        .create(full_user_with_precision("patch@example.com", p.t0(), p))
         .await
         .expect("create");
-    let now = t0() + secs(60) + micros(7);
+    let now = p.t0() + secs(60) + p.ticks(7);
     let patch = UserPatch {
         is_superuser: Some(true),
         full_name: Some(None),
@@ -184,13 +223,18 @@ pub async fn update_patches_given_fields(stores: Stores) {
 }
 
 /// Every patchable field, set and cleared.
-pub async fn update_every_field(stores: Stores) {
+pub async fn update_every_field(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
     let created = stores
         .users
-        .create(full_user("every@example.com", t0()))
+        .create(full_user_with_precision("every@example.com", p.t0(), p))
         .await
         .expect("create");
-    let now = t0() + secs(3600) + micros(1);
+    let now = p.t0() + secs(3600) + p.ticks(1);
     let set = UserPatch {
         email: Some("every.new@example.com".to_owned()),
         hashed_password: Some(Some("$argon2id$new".to_owned())),
@@ -200,7 +244,7 @@ pub async fn update_every_field(stores: Stores) {
         full_name: Some(Some("New Name".to_owned())),
         phone_number: Some(Some("+4915112345678".to_owned())),
         is_mfa_enabled: Some(false),
-        last_login: Some(Some(now - micros(5))),
+        last_login: Some(Some(now - p.ticks(5))),
         tokens_invalidated_after: Some(Some(now)),
     };
     let mut expected = created.clone();
@@ -248,13 +292,18 @@ pub async fn update_every_field(stores: Stores) {
 }
 
 /// An empty patch still bumps `updated_at`.
-pub async fn update_empty_patch_bumps_updated_at(stores: Stores) {
+pub async fn update_empty_patch_bumps_updated_at(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
     let created = stores
         .users
-        .create(user("empty@example.com", t0()))
+        .create(user("empty@example.com", p.t0()))
         .await
         .expect("create");
-    let now = t0() + micros(1);
+    let now = p.t0() + p.ticks(1);
     let updated = stores
         .users
         .update(&created.id, &UserPatch::default(), now)
@@ -262,19 +311,24 @@ pub async fn update_empty_patch_bumps_updated_at(stores: Stores) {
         .expect("update")
         .expect("row");
     assert_eq!(updated.updated_at, now);
-    assert_eq!(updated.created_at, t0());
+    assert_eq!(updated.created_at, p.t0());
 }
 
 /// Changing the email to one another user has is a conflict; nothing changes.
-pub async fn update_email_clash_conflicts(stores: Stores) {
+pub async fn update_email_clash_conflicts(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
     let a = stores
         .users
-        .create(user("a@example.com", t0()))
+        .create(user("a@example.com", p.t0()))
         .await
         .expect("create a");
     let b = stores
         .users
-        .create(user("b@example.com", t0()))
+        .create(user("b@example.com", p.t0()))
         .await
         .expect("create b");
     let patch = UserPatch {
@@ -282,35 +336,45 @@ pub async fn update_email_clash_conflicts(stores: Stores) {
         full_name: Some(Some("Should Not Stick".to_owned())),
         ..UserPatch::default()
     };
-    assert_conflict(stores.users.update(&b.id, &patch, t0() + secs(1)).await);
+    assert_conflict(stores.users.update(&b.id, &patch, p.t0() + secs(1)).await);
     assert_eq!(stores.users.get_by_id(&b.id).await.expect("get b"), Some(b));
     assert_eq!(stores.users.get_by_id(&a.id).await.expect("get a"), Some(a));
 }
 
 /// Updating a missing user is `None`, and creates nothing.
-pub async fn update_missing_is_none(stores: Stores) {
+pub async fn update_missing_is_none(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
     let patch = UserPatch {
         is_active: Some(false),
         ..UserPatch::default()
     };
     let res = stores
         .users
-        .update("0123456789abcdef0123456789abcdef", &patch, t0())
+        .update("0123456789abcdef0123456789abcdef", &patch, p.t0())
         .await;
     assert_eq!(res.expect("update"), None);
     assert_eq!(stores.users.count().await.expect("count"), 0);
 }
 
 /// Delete removes the row once.
-pub async fn delete_once(stores: Stores) {
+pub async fn delete_once(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
     let a = stores
         .users
-        .create(user("a@example.com", t0()))
+        .create(user("a@example.com", p.t0()))
         .await
         .expect("create a");
     let b = stores
         .users
-        .create(user("b@example.com", t0()))
+        .create(user("b@example.com", p.t0()))
         .await
         .expect("create b");
     assert!(stores.users.delete(&a.id).await.expect("delete"));
@@ -329,25 +393,30 @@ pub async fn delete_once(stores: Stores) {
     // The email is free again.
     stores
         .users
-        .create(user("a@example.com", t0()))
+        .create(user("a@example.com", p.t0()))
         .await
         .expect("re-create");
 }
 
 /// `count` and `list` (newest first: `created_at` then id, descending; offset/limit).
-pub async fn count_and_list(stores: Stores) {
+pub async fn count_and_list(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
     assert_eq!(stores.users.count().await.expect("count"), 0);
     assert!(stores.users.list(0, 10).await.expect("list").is_empty());
     // Insert out of order; two users share a creation instant.
     let offsets = [3, 1, 4, 0, 2];
     let mut made = Vec::new();
     for (i, off) in offsets.iter().enumerate() {
-        let new = user(&format!("u{i}@example.com"), t0() + micros(*off));
+        let new = user(&format!("u{i}@example.com"), p.t0() + p.ticks(*off));
         made.push(stores.users.create(new).await.expect("create"));
     }
     let twin = stores
         .users
-        .create(user("twin@example.com", t0() + micros(2)))
+        .create(user("twin@example.com", p.t0() + p.ticks(2)))
         .await
         .expect("twin");
     made.push(twin);
@@ -381,18 +450,23 @@ pub async fn count_and_list(stores: Stores) {
 }
 
 /// `count_by_flags` counts every flag independently.
-pub async fn count_by_flags(stores: Stores) {
+pub async fn count_by_flags(target: impl Into<Target>) {
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
     assert_eq!(
         stores.users.count_by_flags().await.expect("empty"),
         regstack_core::store::UserCounts::default()
     );
-    let mut a = user("a@example.com", t0());
+    let mut a = user("a@example.com", p.t0());
     a.is_verified = true;
     a.is_superuser = true;
-    let mut b = user("b@example.com", t0());
+    let mut b = user("b@example.com", p.t0());
     b.is_active = false;
     b.is_verified = true;
-    let c = user("c@example.com", t0());
+    let c = user("c@example.com", p.t0());
     for u in [a, b, c] {
         stores.users.create(u).await.expect("create");
     }
