@@ -1,5 +1,6 @@
-//! End-to-end harness for regstack: a real server on a loopback port, a fresh SQLite file per
-//! test, capturing mail and SMS transports and a [`FrozenClock`], so every test drives the
+//! End-to-end harness for regstack: a real server on a loopback port, a fresh isolated
+//! database per test (SQLite by default; PostgreSQL or MongoDB with `REGSTACK_E2E_BACKEND`, see
+//! [`db`]), capturing mail and SMS transports and a [`FrozenClock`], so every test drives the
 //! actual HTTP surface and stays deterministic.
 //!
 //! ```no_run
@@ -12,6 +13,8 @@
 //! # }
 //! ```
 
+pub mod db;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,12 +24,13 @@ use regstack::axum::axum;
 use regstack_core::{FrozenClock, NewUser, RegStack, RegStackConfig, User, UserPatch};
 use regstack_mail::CapturingMailer;
 use regstack_sms::CapturingSms;
-use regstack_store_sqlite::SqliteBackend;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 pub use regstack_mail::token_from_text;
+
+pub use crate::db::{DbKind, FreshDb};
 
 /// A password that satisfies the 8–128 rule.
 pub const PASSWORD: &str = "correct horse battery";
@@ -161,16 +165,24 @@ pub fn assert_json_content_type(resp: &Resp) {
     assert!(ct.starts_with("application/json"), "content-type {ct:?}");
 }
 
-/// Assert `v` is a `UserPublic`: exactly the twelve keys, in order, with the right types.
+/// Assert `v` is a `UserPublic` of a user stored by the backend of [`DbKind::from_env`]: see
+/// [`assert_user_public_on`].
 #[track_caller]
 pub fn assert_user_public(v: &Value) {
+    assert_user_public_on(v, DbKind::from_env());
+}
+
+/// Assert `v` is a `UserPublic`: exactly the twelve keys, in order, with the right types, and
+/// an id as `kind` generates them (32 lowercase hex on SQL, 24 on MongoDB).
+#[track_caller]
+pub fn assert_user_public_on(v: &Value, kind: DbKind) {
     let obj = v
         .as_object()
         .unwrap_or_else(|| panic!("not an object: {v}"));
     let keys: Vec<&str> = obj.keys().map(String::as_str).collect();
     assert_eq!(keys, USER_PUBLIC_KEYS, "UserPublic keys of {v}");
     let id = obj["id"].as_str().expect("id is a string");
-    assert_eq!(id.len(), 32, "id {id}");
+    assert_eq!(id.len(), kind.id_len(), "id {id} on {}", kind.name());
     assert!(
         id.chars()
             .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
@@ -206,8 +218,9 @@ pub struct TestApp {
     pub mailer: Arc<CapturingMailer>,
     pub sms: Arc<CapturingSms>,
     pub clock: Arc<FrozenClock>,
-    dir: tempfile::TempDir,
     server: JoinHandle<()>,
+    /// Last: dropped after the server and its pool.
+    db: FreshDb,
 }
 
 impl Drop for TestApp {
@@ -217,8 +230,9 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
-    /// Start a server on a fresh database, with the clock frozen at [`t0`]; `configure` edits
-    /// the [`test_config`].
+    /// Start a server on a fresh database of the backend `REGSTACK_E2E_BACKEND` names
+    /// ([`DbKind::from_env`], SQLite by default), with the clock frozen at [`t0`];
+    /// `configure` edits the [`test_config`].
     pub async fn start(configure: impl FnOnce(&mut RegStackConfig)) -> Self {
         Self::start_with_clock(Arc::new(FrozenClock::new(t0())), configure).await
     }
@@ -228,38 +242,42 @@ impl TestApp {
         clock: Arc<FrozenClock>,
         configure: impl FnOnce(&mut RegStackConfig),
     ) -> Self {
-        Self::start_full(clock, None, configure).await
+        Self::start_on(FreshDb::from_env().await, clock, configure).await
     }
 
-    /// Start a server on a COPY of the SQLite file `seed` (the original is never touched).
+    /// Start a server on a COPY of the SQLite file `seed` (the original is never touched):
+    /// always SQLite, whatever `REGSTACK_E2E_BACKEND` says.
     pub async fn start_with_database(
         seed: &Path,
         clock: Arc<FrozenClock>,
         configure: impl FnOnce(&mut RegStackConfig),
     ) -> Self {
-        Self::start_full(clock, Some(seed), configure).await
+        let db = FreshDb::create(DbKind::Sqlite).await;
+        let file = db
+            .url()
+            .strip_prefix("sqlite:///")
+            .expect("a sqlite url")
+            .to_owned();
+        std::fs::copy(seed, file).expect("copy seed database");
+        Self::start_on(db, clock, configure).await
     }
 
-    async fn start_full(
+    /// Start a server on `db` (its URL becomes `database_url`, the backend is opened through
+    /// `regstack::connect` as a host's would be).
+    pub async fn start_on(
+        db: FreshDb,
         clock: Arc<FrozenClock>,
-        seed: Option<&Path>,
         configure: impl FnOnce(&mut RegStackConfig),
     ) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db = dir.path().join("t.db");
-        if let Some(seed) = seed {
-            std::fs::copy(seed, &db).expect("copy seed database");
-        }
-        let url = format!("sqlite:///{}", db.display());
         let mut cfg = test_config();
-        cfg.database_url = url.clone().into();
+        cfg.database_url = db.url().to_owned().into();
         configure(&mut cfg);
 
-        let backend = SqliteBackend::connect(&url).await.expect("connect sqlite");
+        let backend = db.connect(&cfg).await;
         let mailer = Arc::new(CapturingMailer::new());
         let sms = Arc::new(CapturingSms::new());
         let rs = RegStack::builder(cfg)
-            .backend(Arc::new(backend))
+            .backend(backend)
             .mailer(mailer.clone())
             .sms(sms.clone())
             .clock(clock.clone())
@@ -296,14 +314,30 @@ impl TestApp {
             mailer,
             sms,
             clock,
-            dir,
             server,
+            db,
         }
     }
 
-    /// The temporary directory holding the database.
+    /// A temporary directory of this app (holding the database file on SQLite).
     pub fn dir(&self) -> &Path {
-        self.dir.path()
+        self.db.dir()
+    }
+
+    /// The backend under this app.
+    pub fn kind(&self) -> DbKind {
+        self.db.kind()
+    }
+
+    /// The database under this app.
+    pub fn db(&self) -> &FreshDb {
+        &self.db
+    }
+
+    /// `t` as this app's backend stores it (to the microsecond on SQL, the millisecond on
+    /// MongoDB).
+    pub fn stored(&self, t: DateTime<Utc>) -> DateTime<Utc> {
+        self.kind().stored(t)
     }
 
     /// The clock's current instant.

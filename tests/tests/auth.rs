@@ -1,10 +1,14 @@
 //! Bearer authentication on `GET /me`, and `POST /logout` (`spec/http-api.md` §1.8, §2.6,
 //! §2.7).
 
+use std::sync::Arc;
+
 use chrono::Duration;
 use regstack_core::jwt::{Extra, JwtCodec, Purpose};
-use regstack_core::{RegStackConfig, UserPatch};
-use regstack_e2e::{PASSWORD, Resp, TestApp, assert_user_public, pydantic, test_config};
+use regstack_core::{FrozenClock, RegStackConfig, UserPatch};
+use regstack_e2e::{
+    DbKind, PASSWORD, Resp, TestApp, assert_user_public, pydantic, t0, test_config,
+};
 
 const EMAIL: &str = "alice@example.com";
 
@@ -30,7 +34,7 @@ async fn me_returns_the_user() {
     assert_user_public(&u);
     assert_eq!(u["email"], EMAIL);
     assert_eq!(u["is_verified"], true);
-    assert_eq!(u["last_login"], pydantic(app.now()));
+    assert_eq!(u["last_login"], pydantic(app.stored(app.now())));
     // The scheme is case-insensitive.
     let r = app.get_auth("/me", Some(&format!("bEaReR {token}"))).await;
     assert_eq!(r.status, 200);
@@ -142,7 +146,10 @@ async fn deleted_or_disabled_user() {
 
 #[tokio::test]
 async fn bulk_revocation_cutoff() {
-    let app = TestApp::start(|_| {}).await;
+    // MongoDB keeps the cutoff to the millisecond, truncated (spec/domain.md §3.4): the
+    // boundary checks start on an instant every backend keeps exactly.
+    let start = DbKind::from_env().stored(t0());
+    let app = TestApp::start_with_clock(Arc::new(FrozenClock::new(start)), |_| {}).await;
     let old = app.signup_and_login(EMAIL, PASSWORD).await;
     let user = app.user_by_email(EMAIL).await.unwrap();
     // Cutoff == the token's iat: revoked (inclusive).
@@ -177,16 +184,33 @@ async fn bulk_revocation_cutoff() {
         "Session was invalidated; please sign in again.",
     );
 
-    // And with millisecond steps too.
+    // And with millisecond steps too. `fresh` was issued at this very instant: refused where
+    // the cutoff is kept exactly; on MongoDB the stored cutoff is truncated to the millisecond,
+    // one microsecond before `fresh`'s iat, so `fresh` survives there, as in 0.9.3.
+    let cutoff = app.now();
     app.update_user(
         &user.id,
         UserPatch {
-            tokens_invalidated_after: Some(Some(app.now())),
+            tokens_invalidated_after: Some(Some(cutoff)),
             ..UserPatch::default()
         },
     )
     .await;
-    assert_eq!(app.me(&fresh).await.status, 401);
+    let fresh_iat = app.rs.jwt().decode(&fresh, Purpose::Session).unwrap().iat;
+    assert_eq!(fresh_iat, cutoff);
+    if app.stored(cutoff) == cutoff {
+        assert_no_challenge(
+            &app.me(&fresh).await,
+            "Session was invalidated; please sign in again.",
+        );
+    } else {
+        assert_eq!(app.kind(), DbKind::Mongo);
+        assert_eq!(app.me(&fresh).await.status, 200);
+    }
+    assert_no_challenge(
+        &app.me(&old).await,
+        "Session was invalidated; please sign in again.",
+    );
     app.advance(Duration::milliseconds(1));
     let later = app.login_token(EMAIL, PASSWORD).await;
     assert_eq!(app.me(&later).await.status, 200);

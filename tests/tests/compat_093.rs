@@ -10,7 +10,7 @@ use regstack_core::jwt::{JwtCodec, Purpose, derive_key};
 use regstack_core::password::{HashParams, PasswordHasher, Verification};
 use regstack_core::{FrozenClock, RegStackConfig};
 use regstack_e2e::{
-    PASSWORD, Resp, TestApp, assert_user_public, fixture_json, fixtures_dir, test_config,
+    DbKind, PASSWORD, Resp, TestApp, assert_user_public_on, fixture_json, fixtures_dir, test_config,
 };
 use serde_json::Value;
 
@@ -65,7 +65,7 @@ async fn session_token_of_093_reads_the_093_row() {
     let r = app.me(token).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let u = r.json();
-    assert_user_public(&u);
+    assert_user_public_on(&u, DbKind::Sqlite);
     assert_eq!(u, expected_public("alice@example.com"));
     assert_eq!(u["id"], jwt["sub"]);
     assert_eq!(u["last_login"], "2026-05-01T10:20:30.123456Z");
@@ -180,7 +180,7 @@ async fn pending_093_registration_verifies() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let u = r.json();
-    assert_user_public(&u);
+    assert_user_public_on(&u, DbKind::Sqlite);
     assert_eq!(u["email"], "dave.pending@example.com");
     assert_eq!(u["full_name"], "Dave Pending");
     assert_eq!(u["is_verified"], true);

@@ -34,8 +34,8 @@ async fn verify_creates_the_user_once() {
     assert_eq!(u["full_name"], "Alice");
     assert_eq!(u["phone_number"], json!(null));
     assert_eq!(u["is_mfa_enabled"], false);
-    assert_eq!(u["created_at"], pydantic(app.now()));
-    assert_eq!(u["updated_at"], pydantic(app.now()));
+    assert_eq!(u["created_at"], pydantic(app.stored(app.now())));
+    assert_eq!(u["updated_at"], pydantic(app.stored(app.now())));
     assert_eq!(u["last_login"], json!(null));
     assert_eq!(u["tokens_invalidated_after"], json!(null));
     assert_eq!(app.user_count().await, 1);
@@ -213,7 +213,10 @@ async fn resend_replaces_the_link() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(pending.expires_at, app.now() + TimeDelta::seconds(86_400));
+    assert_eq!(
+        pending.expires_at,
+        app.stored(app.now() + TimeDelta::seconds(86_400))
+    );
 
     app.verify(&old).await.assert_detail(400, INVALID_LINK);
     let u = app.verify(&new).await;

@@ -1,9 +1,19 @@
-//! Project automation: `cargo xtask ci | test | tidy | deny`.
+//! Project automation: `cargo xtask ci | test | tidy | deny | bench` (`bench`: see
+//! `docs/benchmarks.md`).
 //!
 //! `ci` is what `.ci/run` runs: format check, the tidy checks, cargo-deny (licenses, bans and
 //! sources; installed when missing), clippy with `-D warnings` and every test of the workspace
-//! (unit, integration, end-to-end and doc tests).
+//! (unit, integration, end-to-end and doc tests) on every backend.
+//!
+//! `test` (the last step of `ci`) finds or starts the test servers (`services.rs`: PostgreSQL
+//! on 127.0.0.1:5432, the MongoDB-wire `secantusd-py` in `.venv`), runs `cargo test
+//! --workspace` (the end-to-end suite on SQLite) and the end-to-end suite again on PostgreSQL
+//! and on MongoDB, all with `CI=true` so a missing server fails instead of skipping, and stops
+//! the servers it started, whether the tests pass or not. `REGSTACK_TEST_PG_URL` /
+//! `REGSTACK_TEST_MONGO_URL`, when set, name servers to use instead.
 
+mod bench;
+mod services;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -55,10 +65,56 @@ fn clippy() -> Result<(), String> {
     run("cargo clippy -D warnings", c)
 }
 
+/// A server URL from `var` when set, else from `start`.
+fn server_url(var: &str, start: impl FnOnce() -> Result<String, String>) -> Result<String, String> {
+    match std::env::var(var) {
+        Ok(url) if !url.trim().is_empty() => {
+            println!("{var} is set: using that server");
+            Ok(url)
+        }
+        _ => start(),
+    }
+}
+
 fn test() -> Result<(), String> {
+    // Dropped at the end of this function, on success and on failure: stops what it started.
+    let mut services = services::Services::default();
+    let pg = server_url("REGSTACK_TEST_PG_URL", || services.postgres())?;
+    let venv = root().join(".venv");
+    let mongo = server_url("REGSTACK_TEST_MONGO_URL", || services.mongo(&venv))?;
+    let env = [
+        ("REGSTACK_TEST_PG_URL", pg.as_str()),
+        ("REGSTACK_TEST_MONGO_URL", mongo.as_str()),
+        // A missing backend is a failure, never a silent skip.
+        ("CI", "true"),
+    ];
+
     let mut c = cargo();
-    c.args(["test", "--workspace"]);
-    run("cargo test --workspace", c)
+    c.args(["test", "--workspace"]).envs(env);
+    run("cargo test --workspace (end-to-end on sqlite)", c)?;
+    for backend in ["postgres", "mongo"] {
+        let mut c = cargo();
+        c.args(["test", "-p", "regstack-e2e"])
+            .envs(env)
+            .env("REGSTACK_E2E_BACKEND", backend);
+        run(&format!("cargo test -p regstack-e2e on {backend}"), c)?;
+    }
+    // The workspace build unifies the facade's features (every backend on); built alone
+    // without the server backends, their URLs must be refused naming the feature.
+    let mut c = cargo();
+    c.args([
+        "test",
+        "-p",
+        "regstack",
+        "--no-default-features",
+        "--features",
+        "sqlite,axum",
+        "--test",
+        "backend_by_url",
+    ]);
+    run("cargo test -p regstack without postgres and mongo", c)?;
+    drop(services);
+    Ok(())
 }
 
 fn tidy_step() -> Result<(), String> {
@@ -108,8 +164,9 @@ fn main() -> ExitCode {
         "test" => test(),
         "tidy" => tidy_step(),
         "deny" => deny(),
+        "bench" => bench::bench(&std::env::args().skip(2).collect::<Vec<_>>()),
         _ => {
-            eprintln!("usage: cargo xtask <ci|test|tidy|deny>");
+            eprintln!("usage: cargo xtask <ci|test|tidy|deny|bench>");
             return ExitCode::from(2);
         }
     };

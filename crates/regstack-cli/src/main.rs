@@ -119,6 +119,10 @@ enum Command {
         host: String,
         #[arg(long, default_value_t = 8000)]
         port: u16,
+        /// Also mount `GET /bench/noop` (`{"ok":true}`, no database), the trivial route
+        /// `cargo xtask bench` compares against. Hidden: for the benchmark only.
+        #[arg(long, hide = true)]
+        bench_routes: bool,
     },
 }
 
@@ -224,9 +228,14 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let result = match command {
-        Command::Serve { config, host, port } => {
+        Command::Serve {
+            config,
+            host,
+            port,
+            bench_routes,
+        } => {
             serve::init_logging();
-            serve::serve(config, host, port)
+            serve::serve(config, host, port, bench_routes)
                 .await
                 .map(|()| ExitCode::SUCCESS)
         }

@@ -35,7 +35,12 @@ pub(crate) fn init_logging() {
         .init();
 }
 
-pub(crate) async fn serve(config: Option<PathBuf>, host: String, port: u16) -> Result<(), Failure> {
+pub(crate) async fn serve(
+    config: Option<PathBuf>,
+    host: String,
+    port: u16,
+    bench_routes: bool,
+) -> Result<(), Failure> {
     let mut cfg = load_config(config.clone())?;
     if cfg.jwt_secret.expose().is_empty() {
         create_jwt_secret(Path::new(SECRETS_FILE))
@@ -70,7 +75,10 @@ pub(crate) async fn serve(config: Option<PathBuf>, host: String, port: u16) -> R
         "regstack serving on http://{local}{} (healthz: http://{local}/healthz)",
         rs.config().api_prefix()
     );
-    let app = regstack::axum::app(rs.clone());
+    let mut app = regstack::axum::app(rs.clone());
+    if bench_routes {
+        app = app.route("/bench/noop", axum::routing::get(bench_noop));
+    }
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -81,6 +89,16 @@ pub(crate) async fn serve(config: Option<PathBuf>, host: String, port: u16) -> R
     tracing::info!(target: "regstack.cli", "shutting down: finishing background work");
     rs.close().await;
     Ok(())
+}
+
+/// `GET /bench/noop` of `serve --bench-routes`: a constant JSON answer, touching neither the
+/// database nor regstack, so `cargo xtask bench` can measure the framework's ceiling on this
+/// machine in the same process (`docs/benchmarks.md`).
+async fn bench_noop() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        r#"{"ok":true}"#,
+    )
 }
 
 async fn shutdown_signal() {

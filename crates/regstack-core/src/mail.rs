@@ -1,5 +1,7 @@
-//! Email: the message type, the transport trait ([`Mailer`]) and the composer trait with the
-//! bundled texts of `spec/messaging.md` §1. Transports live in `regstack-mail`.
+//! Email: the message type, the transport trait ([`Mailer`]), the composer trait
+//! ([`MailComposer`]), the bundled wording of `spec/messaging.md` §1 ([`Wording`]) and an
+//! engine-free composer ([`DefaultComposer`]). Transports and the askama templates live in
+//! `regstack-mail`.
 
 use std::fmt;
 
@@ -71,6 +73,9 @@ impl fmt::Debug for EmailMessage {
 pub enum MailError {
     #[error("header `{0}` contains a line break")]
     InvalidHeader(&'static str),
+    /// The transport cannot use an address (the field is named, the value is not echoed).
+    #[error("`{0}` is not an address the transport accepts")]
+    InvalidAddress(&'static str),
     #[error("mail transport failed")]
     Transport(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
 }
@@ -88,6 +93,8 @@ pub struct MailContext<'a> {
     pub kind: EmailKind,
     pub to: &'a str,
     pub app_name: &'a str,
+    /// The sender's display name (`email.from_name`, else `app_name`).
+    pub from_name: &'a str,
     /// The owner's full name, empty when none.
     pub full_name: &'a str,
     /// The link, with its live token.
@@ -122,23 +129,128 @@ impl fmt::Debug for Rendered {
 }
 
 /// Renders the emails. Hosts replace it (or wrap the default) to change any message.
+///
+/// `regstack-mail` provides the askama-based `AskamaComposer` (the facade's default, themeable,
+/// with per-kind overrides); [`DefaultComposer`] is the engine-free fallback used when a
+/// [`RegStackBuilder`](crate::RegStackBuilder) is given none.
 pub trait MailComposer: fmt::Debug + Send + Sync + 'static {
     /// Render one email.
     fn render(&self, ctx: &MailContext<'_>) -> Rendered;
 }
 
-/// The bundled wording (`spec/messaging.md` §1.2).
+/// The bundled sentences of one link email (`spec/messaging.md` §1.2).
+///
+/// This is the single source of the wording: core's [`DefaultComposer`] and the askama
+/// templates of `regstack-mail` render these same strings, each in the same layout, so the two
+/// cannot say different things. `{app}` stands for `app_name` and `{ttl}` for the validity
+/// (hours for verification, minutes otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wording {
+    /// The subject (exact, `spec/messaging.md` §1).
+    pub subject: &'static str,
+    /// What follows `{app_name} — ` in the HTML `<title>`.
+    pub title: &'static str,
+    /// The purpose paragraph; holds `{app}` once (shown in `<strong>` in HTML) and `{ttl}`.
+    pub purpose: &'static str,
+    /// The label of the HTML button.
+    pub button: &'static str,
+    /// The last line: what to do if the reader did not ask for this mail.
+    pub ignore: &'static str,
+}
+
+/// The HTML paragraph before the bare link, for mail clients that do not show the button.
+pub const LINK_FALLBACK: &str = "If the button does not work, open this link:";
+
+const VERIFICATION: Wording = Wording {
+    subject: "Confirm your {app} account",
+    title: "confirm your email",
+    purpose: "Thanks for signing up to {app}. Please confirm your email address by opening the \
+              link below. It is valid for {ttl} hours.",
+    button: "Confirm my account",
+    ignore: "If you didn't create an account, you can ignore this email.",
+};
+
+const PASSWORD_RESET: Wording = Wording {
+    subject: "Reset your {app} password",
+    title: "reset your password",
+    purpose: "We received a request to reset the password of your {app} account. Open the link \
+              below to choose a new one. It is valid for {ttl} minutes.",
+    button: "Choose a new password",
+    ignore: "If you didn't ask for a reset, you can ignore this email; your password will not \
+             change.",
+};
+
+const EMAIL_CHANGE: Wording = Wording {
+    subject: "Confirm your new {app} email address",
+    title: "confirm new email",
+    purpose: "Someone asked to change the email address of a {app} account to this one. Open the \
+              link below to confirm. It is valid for {ttl} minutes.",
+    button: "Confirm new email",
+    ignore: "If you didn't ask for this change, ignore this email; nothing will change and the \
+             link will expire.",
+};
+
+impl Wording {
+    /// The wording of a link email; `None` for [`EmailKind::Probe`] (see [`probe_subject`]).
+    pub fn of(kind: EmailKind) -> Option<&'static Wording> {
+        match kind {
+            EmailKind::Verification => Some(&VERIFICATION),
+            EmailKind::PasswordReset => Some(&PASSWORD_RESET),
+            EmailKind::EmailChange => Some(&EMAIL_CHANGE),
+            EmailKind::Probe => None,
+        }
+    }
+
+    /// The subject with `app_name` substituted.
+    pub fn subject(&self, app_name: &str) -> String {
+        self.subject.replace("{app}", app_name)
+    }
+
+    /// The purpose paragraph with `ttl` substituted, split around the app name: `(before,
+    /// after)`, so a renderer can mark the name up (`<strong>` in HTML).
+    pub fn purpose(&self, ttl: i64) -> (String, String) {
+        let text = self.purpose.replace("{ttl}", &ttl.to_string());
+        match text.split_once("{app}") {
+            Some((before, after)) => (before.to_owned(), after.to_owned()),
+            None => (text, String::new()),
+        }
+    }
+}
+
+/// The greeting line: `Hi <full_name>,`, or `Hi,` without a name.
+pub fn greeting(full_name: &str) -> String {
+    if full_name.is_empty() {
+        "Hi,".to_owned()
+    } else {
+        format!("Hi {full_name},")
+    }
+}
+
+/// The subject of the `regstack doctor` probe.
+pub fn probe_subject(app_name: &str) -> String {
+    format!("[{app_name}] regstack doctor probe")
+}
+
+/// The one sentence of the `regstack doctor` probe.
+pub fn probe_line(app_name: &str) -> String {
+    format!("The {app_name} email backend works: this is the regstack doctor probe.")
+}
+
+/// The engine-free composer: the bundled [`Wording`] in the bundled layout, with the default
+/// colours. `regstack-mail`'s `AskamaComposer` renders byte-identical messages under its default
+/// theme (a test there pins it); it is what the facade installs.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DefaultComposer;
 
-/// HTML-escape a value.
+/// HTML-escape a value, with the numeric entities askama writes (`&#38;`, `&#60;`, `&#62;`,
+/// `&#34;`, `&#39;`), so the two composers agree byte for byte.
 pub fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&#38;"),
+            '<' => out.push_str("&#60;"),
+            '>' => out.push_str("&#62;"),
             '"' => out.push_str("&#34;"),
             '\'' => out.push_str("&#39;"),
             c => out.push(c),
@@ -150,68 +262,41 @@ pub fn escape_html(s: &str) -> String {
 impl MailComposer for DefaultComposer {
     fn render(&self, ctx: &MailContext<'_>) -> Rendered {
         let app = ctx.app_name;
-        let (subject, purpose, title, button, ignore) = match ctx.kind {
-            EmailKind::Verification => (
-                format!("Confirm your {app} account"),
-                format!(
-                    "Thanks for signing up to {app}. Please confirm your email address by opening the link below. It is valid for {} hours.",
-                    ctx.ttl
-                ),
-                "confirm your email",
-                "Confirm my account",
-                "If you didn't create an account, you can ignore this email.",
-            ),
-            EmailKind::PasswordReset => (
-                format!("Reset your {app} password"),
-                format!(
-                    "We received a request to reset the password of your {app} account. Open the link below to choose a new one. It is valid for {} minutes.",
-                    ctx.ttl
-                ),
-                "reset your password",
-                "Choose a new password",
-                "If you didn't ask for a reset, you can ignore this email; your password will not change.",
-            ),
-            EmailKind::EmailChange => (
-                format!("Confirm your new {app} email address"),
-                format!(
-                    "Someone asked to change the email address of a {app} account to this one. Open the link below to confirm. It is valid for {} minutes.",
-                    ctx.ttl
-                ),
-                "confirm new email",
-                "Confirm new email",
-                "If you didn't ask for this change, ignore this email; nothing will change and the link will expire.",
-            ),
-            EmailKind::Probe => {
-                let line =
-                    format!("The {app} email backend works: this is the regstack doctor probe.");
-                return Rendered {
-                    subject: format!("[{app}] regstack doctor probe"),
-                    text: format!("{line}\n"),
-                    html: format!("<p>{}</p>\n", escape_html(&line)),
-                };
-            }
+        let Some(w) = Wording::of(ctx.kind) else {
+            let line = probe_line(app);
+            return Rendered {
+                subject: probe_subject(app),
+                text: format!("{line}\n"),
+                html: format!("<p>{}</p>\n", escape_html(&line)),
+            };
         };
-        let greeting = if ctx.full_name.is_empty() {
-            "Hi,".to_owned()
-        } else {
-            format!("Hi {},", ctx.full_name)
-        };
-        let text = format!("{greeting}\n\n{purpose}\n\n  {}\n\n{ignore}\n", ctx.url);
+        let greeting = greeting(ctx.full_name);
+        let (before, after) = w.purpose(ctx.ttl);
+        let text = format!(
+            "{greeting}\n\n{before}{app}{after}\n\n  {url}\n\n{ignore}\n",
+            url = ctx.url,
+            ignore = w.ignore,
+        );
         let e_url = escape_html(ctx.url);
         let e_app = escape_html(app);
-        let e_purpose = escape_html(&purpose).replace(&e_app, &format!("<strong>{e_app}</strong>"));
         let html = format!(
-            "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{e_app} — {title}</title>\n</head>\n\
-<body style=\"font-family: -apple-system, Segoe UI, Roboto, sans-serif; color: #222; line-height: 1.5;\">\n\
-<p>{greeting}</p>\n<p>{e_purpose}</p>\n\
-<p><a href=\"{e_url}\" style=\"display: inline-block; padding: 10px 18px; background: #2563eb; color: #fff; text-decoration: none; border-radius: 6px;\">{button}</a></p>\n\
-<p>If the button does not work, open this link: <a href=\"{e_url}\">{e_url}</a></p>\n\
-<p style=\"color: #777; font-size: 12px;\">{ignore}</p>\n</body>\n</html>\n",
+            "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+<title>{e_app} — {title}</title>\n</head>\n\
+<body style=\"font-family: -apple-system, BlinkMacSystemFont, Segoe UI, Inter, sans-serif; color: #111827; line-height: 1.5;\">\n\
+<p>{greeting}</p>\n<p>{before}<strong>{e_app}</strong>{after}</p>\n\
+<p><a href=\"{e_url}\" style=\"display: inline-block; padding: 10px 18px; background: #2563eb; color: #ffffff; text-decoration: none; border-radius: 6px;\">{button}</a></p>\n\
+<p>{fallback} <a href=\"{e_url}\">{e_url}</a></p>\n\
+<p style=\"color: #4b5563; font-size: 12px;\">{ignore}</p>\n</body>\n</html>\n",
+            title = escape_html(w.title),
             greeting = escape_html(&greeting),
-            ignore = escape_html(ignore),
+            before = escape_html(&before),
+            after = escape_html(&after),
+            button = escape_html(w.button),
+            fallback = escape_html(LINK_FALLBACK),
+            ignore = escape_html(w.ignore),
         );
         Rendered {
-            subject: subject.trim().to_owned(),
+            subject: w.subject(app),
             text,
             html,
         }
@@ -219,6 +304,10 @@ impl MailComposer for DefaultComposer {
 }
 
 /// Compose a message of `kind` for `to` with the composer and the config's sender.
+///
+/// The subject is trimmed to one line as `spec/messaging.md` §1.3 asks; a subject that still
+/// holds a line break (a host renderer's mistake) is refused by every transport
+/// ([`EmailMessage::check_headers`]), never sent.
 pub fn compose(
     composer: &dyn MailComposer,
     config: &RegStackConfig,
@@ -233,10 +322,12 @@ pub fn compose(
         EmailKind::EmailChange => (config.email_change_token_ttl_seconds / 60).max(1),
         EmailKind::Probe => 0,
     };
+    let from_name = config.email.display_name(&config.app_name);
     let rendered = composer.render(&MailContext {
         kind,
         to,
         app_name: &config.app_name,
+        from_name,
         full_name: full_name.unwrap_or(""),
         url,
         ttl,
@@ -244,11 +335,7 @@ pub fn compose(
     EmailMessage {
         kind,
         to: to.to_owned(),
-        from_name: config
-            .email
-            .from_name
-            .clone()
-            .unwrap_or_else(|| config.app_name.clone()),
+        from_name: from_name.to_owned(),
         from_address: config.email.from_address.clone(),
         subject: rendered.subject.trim().to_owned(),
         text: rendered.text,
@@ -315,8 +402,74 @@ mod tests {
             "http://x/?token=a&b",
         );
         assert!(!m.html.contains("<script>"));
-        assert!(m.html.contains("&lt;script&gt;"));
-        assert!(m.html.contains("http://x/?token=a&amp;b"));
+        assert!(m.html.contains("&#60;script&#62;"));
+        assert!(m.html.contains("http://x/?token=a&#38;b"));
+    }
+
+    #[test]
+    fn wording_follows_the_spec() {
+        for kind in [
+            EmailKind::Verification,
+            EmailKind::PasswordReset,
+            EmailKind::EmailChange,
+        ] {
+            let w = Wording::of(kind).unwrap();
+            assert_eq!(w.purpose.matches("{app}").count(), 1, "{kind:?}");
+            assert_eq!(w.purpose.matches("{ttl}").count(), 1, "{kind:?}");
+            for text in [w.subject, w.title, w.purpose, w.button, w.ignore] {
+                assert!(!text.contains('\n'));
+                assert!(!text.contains("sign-in code:") && !text.contains("verification code:"));
+            }
+        }
+        let subjects: Vec<String> = [
+            EmailKind::Verification,
+            EmailKind::PasswordReset,
+            EmailKind::EmailChange,
+        ]
+        .into_iter()
+        .map(|k| Wording::of(k).unwrap().subject("MyApp"))
+        .collect();
+        assert_eq!(
+            subjects,
+            [
+                "Confirm your MyApp account",
+                "Reset your MyApp password",
+                "Confirm your new MyApp email address"
+            ]
+        );
+        assert!(Wording::of(EmailKind::Probe).is_none());
+        assert_eq!(probe_subject("MyApp"), "[MyApp] regstack doctor probe");
+        let (before, after) = VERIFICATION.purpose(24);
+        assert_eq!(before, "Thanks for signing up to ");
+        assert!(after.ends_with("valid for 24 hours."));
+    }
+
+    #[test]
+    fn from_name_defaults_to_app_name() {
+        let mut cfg = RegStackConfig {
+            app_name: "MyApp".into(),
+            ..RegStackConfig::default()
+        };
+        let m = compose(
+            &DefaultComposer,
+            &cfg,
+            EmailKind::Probe,
+            "a@example.com",
+            None,
+            "",
+        );
+        assert_eq!(m.from_header(), "MyApp <noreply@example.com>");
+        assert_eq!(m.subject, "[MyApp] regstack doctor probe");
+        cfg.email.from_name = Some("Support".into());
+        let m = compose(
+            &DefaultComposer,
+            &cfg,
+            EmailKind::Probe,
+            "a@example.com",
+            None,
+            "",
+        );
+        assert_eq!(m.from_header(), "Support <noreply@example.com>");
     }
 
     #[test]

@@ -126,15 +126,21 @@ impl PasswordHasher {
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let _permit = self
+        let permit = self
             .semaphore
             .clone()
             .acquire_owned()
             .await
             .map_err(|_| HashError::Join)?;
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|_| HashError::Join)
+        // The permit moves into the blocking task: when the caller is cancelled (a client
+        // hangs up mid-login) the computation still runs to its end, and it must keep its
+        // permit until then, or more than `permits` Argon2 buffers would exist at once.
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f()
+        })
+        .await
+        .map_err(|_| HashError::Join)
     }
 
     /// Hash a password into a PHC string with a fresh random salt.
@@ -281,6 +287,31 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cancelled_caller_keeps_its_permit_until_the_computation_ends() {
+        use std::sync::atomic::AtomicUsize;
+        let h = Arc::new(PasswordHasher::new(HashParams::default(), 1).unwrap());
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let job = || {
+            let (running, most) = (running.clone(), most.clone());
+            move || {
+                let n = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(n, Ordering::SeqCst);
+                std::thread::sleep(std::time::Duration::from_millis(150));
+                running.fetch_sub(1, Ordering::SeqCst);
+            }
+        };
+        let first = {
+            let (h, job) = (h.clone(), job());
+            tokio::spawn(async move { h.run_blocking(job).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        first.abort();
+        h.run_blocking(job()).await.unwrap();
+        assert_eq!(most.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]

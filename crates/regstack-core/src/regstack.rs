@@ -117,6 +117,11 @@ impl RegStackBuilder {
         self.mailer.is_some()
     }
 
+    /// Whether a mail composer was given.
+    pub fn has_composer(&self) -> bool {
+        self.composer.is_some()
+    }
+
     /// Whether an SMS sender was given.
     pub fn has_sms(&self) -> bool {
         self.sms.is_some()

@@ -92,9 +92,10 @@ mod tests {
             default_text(SmsKind::PhoneSetup, "App", "123456", 5),
             "App verification code: 123456. Expires in 5 minutes."
         );
-        assert!(
-            default_text(SmsKind::LoginMfa, "App", "0042", 5)
-                .starts_with("App sign-in code: 0042.")
+        assert_eq!(
+            default_text(SmsKind::LoginMfa, "App", "0042", 1),
+            "App sign-in code: 0042. Expires in 1 minutes. If you didn't try to sign in, \
+             ignore this message."
         );
     }
 }

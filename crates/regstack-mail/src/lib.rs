@@ -1,5 +1,12 @@
 #![doc = include_str!("../README.md")]
 
+mod compose;
+mod error;
+#[cfg(feature = "ses")]
+mod ses;
+#[cfg(feature = "smtp")]
+mod smtp;
+
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,6 +17,22 @@ use regstack_core::config::EmailConfig;
 use regstack_core::mail::MailError;
 use regstack_core::{EmailMessage, Mailer};
 use tokio::sync::Notify;
+
+pub use crate::compose::{
+    AskamaComposer, AskamaComposerBuilder, KindRenderer, MailTheme, render_bundled,
+};
+pub use crate::error::{Error, Result};
+#[cfg(feature = "ses")]
+pub use crate::ses::SesMailer;
+#[cfg(feature = "smtp")]
+pub use crate::smtp::SmtpMailer;
+/// The AWS SDK for SES, so hosts build a client ([`SesMailer::from_client`]) with a matching
+/// version.
+#[cfg(feature = "ses")]
+pub use aws_sdk_sesv2;
+/// lettre, so hosts build a transport ([`SmtpMailer::from_transport`]) with a matching version.
+#[cfg(feature = "smtp")]
+pub use lettre;
 
 /// How many messages the console outbox keeps (oldest dropped first).
 pub const CONSOLE_OUTBOX_LIMIT: usize = 100;

@@ -7,6 +7,60 @@ use regstack_core::config::SmsConfig;
 use regstack_core::sms::{SmsError, is_e164};
 use regstack_core::{SmsMessage, SmsSender};
 
+#[cfg(feature = "sns")]
+mod sns;
+#[cfg(feature = "twilio")]
+mod twilio;
+
+#[cfg(feature = "sns")]
+pub use aws_config;
+#[cfg(feature = "sns")]
+pub use aws_sdk_sns;
+#[cfg(feature = "sns")]
+pub use sns::SnsSms;
+#[cfg(feature = "twilio")]
+pub use twilio::TwilioSms;
+
+/// Why a transport could not be built or a message not delivered. A failed send reaches the
+/// flows as [`SmsError::Transport`] with this error as its source.
+///
+/// No variant carries a credential: provider answers are reduced to their status, error code
+/// and message.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A setting the transport needs is missing or unusable.
+    #[error("`{field}` {reason}")]
+    Setting { field: &'static str, reason: String },
+    /// The provider answered, refusing the message.
+    #[error("{provider} answered HTTP {status}: {detail}")]
+    Rejected {
+        provider: &'static str,
+        status: u16,
+        detail: String,
+    },
+    /// No usable answer: connection, TLS, timeout, credentials or an unreadable response.
+    #[error("{provider} request failed")]
+    Request {
+        provider: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+}
+
+impl From<Error> for SmsError {
+    fn from(e: Error) -> Self {
+        SmsError::Transport(Box::new(e))
+    }
+}
+
+/// A provider's error text made fit for a log line: control characters dropped, at most
+/// 200 characters.
+#[cfg(any(feature = "sns", feature = "twilio"))]
+fn clean_detail(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(200).collect()
+}
+
 /// The default transport: logs instead of sending.
 #[derive(Debug, Default)]
 pub struct NullSms {

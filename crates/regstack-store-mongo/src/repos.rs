@@ -316,20 +316,33 @@ impl PendingStore for MongoPending {
             "expires_at": date(pending.expires_at),
         };
         put_opt(&mut replacement, "full_name", pending.full_name.as_deref());
-        let stored = upsert_with_retry(PENDING, || {
-            self.coll
-                .find_one_and_replace(
-                    doc! { "email": pending.email.as_str() },
-                    replacement.clone(),
-                )
-                .upsert(true)
-                .return_document(ReturnDocument::After)
-                .into_future()
-        })
-        .await?;
-        let stored = stored.ok_or_else(|| {
-            StoreError::Corrupt(format!("{PENDING}: the upsert returned no document"))
-        })?;
+        // An upsert always returns the document it wrote, except on servers that lose it when
+        // a concurrent upsert of the same email inserts between their match and their write
+        // (secantusd answers `value: null` then, after replacing that document): the same
+        // replacement is applied again, now matching, and returns it.
+        let mut attempt = 1;
+        let stored = loop {
+            let stored = upsert_with_retry(PENDING, || {
+                self.coll
+                    .find_one_and_replace(
+                        doc! { "email": pending.email.as_str() },
+                        replacement.clone(),
+                    )
+                    .upsert(true)
+                    .return_document(ReturnDocument::After)
+                    .into_future()
+            })
+            .await?;
+            match stored {
+                Some(stored) => break stored,
+                None if attempt < UPSERT_ATTEMPTS => attempt += 1,
+                None => {
+                    return Err(StoreError::Corrupt(format!(
+                        "{PENDING}: the upsert returned no document"
+                    )));
+                }
+            }
+        };
         pending_from_doc(&stored)
     }
 

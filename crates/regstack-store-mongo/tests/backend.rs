@@ -138,7 +138,9 @@ impl Captured {
 
 #[tokio::test]
 async fn install_schema_creates_every_index_twice() {
-    let (backend, db) = fresh_backend().await;
+    let Some((backend, db)) = fresh_backend().await else {
+        return;
+    };
     let status = backend.schema_status().await.expect("status");
     assert_eq!(status.current, None);
     assert_eq!(status.head, SCHEMA_REVISION);
@@ -281,7 +283,9 @@ async fn install_schema_creates_every_index_twice() {
 
 #[tokio::test]
 async fn install_schema_drops_a_legacy_unique_email_index() {
-    let (backend, _db) = fresh_backend().await;
+    let Some((backend, _db)) = fresh_backend().await else {
+        return;
+    };
     let users = backend.database().collection::<Document>("users");
     let legacy = IndexModel::builder()
         .keys(doc! { "email": 1 })
@@ -340,7 +344,9 @@ async fn install_schema_drops_a_legacy_unique_email_index() {
 
 #[tokio::test]
 async fn validator_rejects_an_unknown_mode() {
-    let (backend, _db) = installed_backend().await;
+    let Some((backend, _db)) = installed_backend().await else {
+        return;
+    };
     let stores = backend.stores();
     let mut other = oauth_state("bad-mode", t0(), chrono::Duration::seconds(60));
     other.mode = "other".to_owned();
@@ -368,7 +374,9 @@ async fn validator_rejects_an_unknown_mode() {
 
 #[tokio::test]
 async fn validator_is_added_to_an_existing_collection() {
-    let (backend, _db) = fresh_backend().await;
+    let Some((backend, _db)) = fresh_backend().await else {
+        return;
+    };
     backend
         .database()
         .collection::<Document>("oauth_states")
@@ -396,7 +404,9 @@ async fn validator_is_added_to_an_existing_collection() {
 
 #[tokio::test]
 async fn changed_login_attempt_ttl_is_applied() {
-    let (backend, _db) = installed_backend().await;
+    let Some((backend, _db)) = installed_backend().await else {
+        return;
+    };
     assert_eq!(
         indexes(&backend, "login_attempts").await["when_ttl"].2,
         Some(900)
@@ -414,6 +424,9 @@ async fn changed_login_attempt_ttl_is_applied() {
 
 #[tokio::test]
 async fn connect_names_the_database_and_collections() {
+    let Some(()) = common::require_server() else {
+        return;
+    };
     let url = common::server_url();
     let by_path = common::fresh_name();
     let by_config = common::fresh_name();
@@ -519,7 +532,9 @@ async fn an_unreachable_server_fails_fast() {
 
 #[tokio::test]
 async fn close_leaves_a_host_client_open() {
-    let (_owned, db) = fresh_backend().await;
+    let Some((_owned, db)) = fresh_backend().await else {
+        return;
+    };
     let client = Client::with_options(common::test_options().await).expect("client");
     let hosted =
         MongoBackend::from_database(client.database(db.name()), CollectionNames::default());
@@ -537,7 +552,9 @@ async fn close_leaves_a_host_client_open() {
 
 #[tokio::test]
 async fn user_documents_keep_host_fields() {
-    let (backend, _db) = installed_backend().await;
+    let Some((backend, _db)) = installed_backend().await else {
+        return;
+    };
     let users = backend.stores().users;
     let created = users
         .create(NewUser::new("host@example.com", None, t0()))
@@ -601,7 +618,9 @@ async fn user_documents_keep_host_fields() {
 
 #[tokio::test]
 async fn document_shapes() {
-    let (backend, _db) = installed_backend().await;
+    let Some((backend, _db)) = installed_backend().await else {
+        return;
+    };
     let stores = backend.stores();
     let micro = t0() + chrono::Duration::microseconds(456);
 
@@ -752,7 +771,9 @@ async fn document_shapes() {
 
 #[tokio::test]
 async fn reads_documents_written_by_regstack_093() {
-    let (backend, _db) = installed_backend().await;
+    let Some((backend, _db)) = installed_backend().await else {
+        return;
+    };
     let db = backend.database();
     let date = |ms: i64| Bson::DateTime(BsonDateTime::from_millis(ms));
     let oid = ObjectId::new();
@@ -833,7 +854,9 @@ async fn reads_documents_written_by_regstack_093() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_upserts_of_a_new_key_all_succeed() {
-    let (backend, _db) = installed_backend().await;
+    let Some((backend, _db)) = installed_backend().await else {
+        return;
+    };
     let stores = backend.stores();
     let results = race(RACERS, |i| {
         let pending = stores.pending.clone();
@@ -891,7 +914,9 @@ async fn concurrent_upserts_of_a_new_key_all_succeed() {
 
 #[tokio::test]
 async fn user_ids_in_foreign_formats_are_not_found() {
-    let (backend, _db) = installed_backend().await;
+    let Some((backend, _db)) = installed_backend().await else {
+        return;
+    };
     let users = backend.stores().users;
     let created = users
         .create(NewUser::new("id@example.com", None, t0()))

@@ -26,7 +26,9 @@ async fn alembic_versions(backend: &PgBackend) -> Vec<String> {
 
 #[tokio::test]
 async fn install_schema_on_a_fresh_database_twice() {
-    let db = TestDb::create().await;
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
     let backend = db.backend().await;
     assert_eq!(backend.name(), "postgres");
     let status = backend.schema_status().await.expect("status");
@@ -51,7 +53,9 @@ async fn install_schema_on_a_fresh_database_twice() {
 
 #[tokio::test]
 async fn upgrades_a_database_left_at_0001() {
-    let db = TestDb::create().await;
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
     let backend = db.backend().await;
     sqlx::raw_sql(REVISIONS[0].sql)
         .execute(backend.pool())
@@ -97,7 +101,7 @@ async fn upgrades_a_database_left_at_0001() {
         .expect("oauth-only user");
 
     // The result is the same schema as a fresh install.
-    let fresh_db = TestDb::create().await;
+    let fresh_db = TestDb::create().await.expect("server answered");
     let fresh = fresh_db.backend().await;
     fresh.install_schema().await.expect("fresh install");
     assert_eq!(catalog(&backend).await, catalog(&fresh).await);
@@ -105,7 +109,9 @@ async fn upgrades_a_database_left_at_0001() {
 
 #[tokio::test]
 async fn an_unknown_revision_is_a_schema_error() {
-    let db = TestDb::create().await;
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
     let backend = db.backend().await;
     backend.install_schema().await.expect("install");
     sqlx::query("UPDATE alembic_version SET version_num = '0004'")
@@ -140,7 +146,9 @@ async fn an_unknown_revision_is_a_schema_error() {
 /// schema is installed exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_installers_all_succeed() {
-    let db = TestDb::create().await;
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
     let a = db.backend().await;
     let b = db.backend().await;
     let c = PgBackend::connect(&db.url("postgresql+asyncpg"))
@@ -154,7 +162,7 @@ async fn racing_installers_all_succeed() {
         assert!(backend.schema_status().await.expect("status").is_at_head());
     }
     assert_eq!(alembic_versions(&a).await, ["0003"]);
-    let reference = TestDb::create().await;
+    let reference = TestDb::create().await.expect("server answered");
     let fresh = reference.backend().await;
     fresh.install_schema().await.expect("reference install");
     assert_eq!(catalog(&a).await, catalog(&fresh).await);
@@ -165,7 +173,9 @@ async fn racing_installers_all_succeed() {
 /// process mid-migration), then finds the schema installed and does nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn install_schema_waits_for_the_advisory_lock() {
-    let db = TestDb::create().await;
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
     let backend = db.backend().await;
     let mut other = db.connection().await;
     sqlx::query("SELECT pg_advisory_lock($1)")
@@ -199,7 +209,9 @@ async fn install_schema_waits_for_the_advisory_lock() {
 
 #[tokio::test]
 async fn connects_with_every_url_form() {
-    let db = TestDb::create().await;
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
     for scheme in [
         "postgresql",
         "postgres",
@@ -251,7 +263,9 @@ async fn the_test_factory_fails_fast_without_a_server() {
 /// leave exactly one row, carrying one of the upserted ids.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_upserts_of_one_email_leave_one_row() {
-    let (stores, guard) = common::fresh().await;
+    let Some((stores, guard)) = common::fresh().await else {
+        return;
+    };
     let backend = guard.0.clone();
     let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(100));
     let mut tasks = tokio::task::JoinSet::new();
@@ -301,7 +315,9 @@ async fn concurrent_upserts_of_one_email_leave_one_row() {
 /// Concurrent creates of one email: one wins, the rest are conflicts (SQLSTATE 23505).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_duplicate_users_conflict() {
-    let (stores, _guard) = common::fresh().await;
+    let Some((stores, _guard)) = common::fresh().await else {
+        return;
+    };
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..30 {
         let stores = stores.clone();
@@ -330,7 +346,9 @@ async fn concurrent_duplicate_users_conflict() {
 /// replaced MFA code gets a new serial id (as 0.9.3's delete + insert did).
 #[tokio::test]
 async fn stored_values_are_093s() {
-    let (stores, (backend, _db)) = common::fresh().await;
+    let Some((stores, (backend, _db))) = common::fresh().await else {
+        return;
+    };
     let user = stores
         .users
         .create(NewUser::new("fmt@example.com", None, t0()))

@@ -7,11 +7,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 use regstack_core::store::{Backend, SchemaStatus, StoreResult, Stores};
 use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::readers::Readers;
 
 pub use sqlx;
 
 mod error;
+mod readers;
 mod repos;
 mod schema;
 mod time;
@@ -28,7 +33,7 @@ pub use crate::url::{Location, parse_url};
 /// How long a connection waits for a lock held by another process before failing.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Size of the reader pool of a file database.
+/// How many reader connections a file database opened by this crate uses at most.
 pub const READER_CONNECTIONS: u32 = 4;
 
 /// How long a caller waits for the (single) writer connection.
@@ -39,13 +44,28 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(60);
 pub(crate) struct Pools {
     pub(crate) writer: SqlitePool,
     pub(crate) reader: SqlitePool,
+    /// Where plain reads run: `reader` itself, or (for a file opened by this crate) reader
+    /// connections kept outside sqlx's pool (see `readers.rs`).
+    read: Readers,
+}
+
+impl Pools {
+    /// Run one plain read on a reader connection.
+    pub(crate) async fn read<T>(
+        &self,
+        query: impl AsyncFnOnce(&mut SqliteConnection) -> Result<T, sqlx::Error>,
+    ) -> Result<T, sqlx::Error> {
+        let mut conn = self.read.acquire().await?;
+        let result = query(&mut conn).await;
+        conn.checked(result)
+    }
 }
 
 /// The SQLite backend: every regstack repository on one database, schema-compatible with
 /// regstack 0.9.3.
 ///
 /// Writes are serialised through a writer pool of exactly one connection (read-modify-write
-/// transactions use `BEGIN IMMEDIATE`), plain reads use a separate reader pool; the database
+/// transactions use `BEGIN IMMEDIATE`), plain reads use separate reader connections; the database
 /// runs in WAL mode with a busy timeout, so concurrent use never fails with
 /// `database is locked`.
 #[derive(Debug, Clone)]
@@ -63,36 +83,49 @@ impl SqliteBackend {
         }
     }
 
-    /// Open (or create) the database file at `path` with a one-connection writer pool and a
-    /// reader pool of [`READER_CONNECTIONS`].
+    /// Open (or create) the database file at `path` with a one-connection writer pool and up
+    /// to [`READER_CONNECTIONS`] reader connections. The reads of the backend do not go
+    /// through a sqlx pool (which pings every connection handed back to it, a round trip to
+    /// its worker thread as costly as the query); [`Self::reader_pool`] is still there for a
+    /// host's own reads.
     pub async fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
         let path = path.as_ref();
         let err = error::store_err("database");
-        let writer = SqlitePoolOptions::new()
+        let writer = Self::pool_options()
             .max_connections(1)
             .min_connections(1)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(Self::writer_options(path))
             .await
             .map_err(&err)?;
-        let reader = SqlitePoolOptions::new()
+        // Reads run on connections of their own (`readers.rs`); the sqlx reader pool stays
+        // for `reader_pool()` and opens connections only when a host uses it.
+        let reader = Self::pool_options()
             .max_connections(READER_CONNECTIONS)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(Self::reader_options(path))
-            .await
-            .map_err(&err)?;
-        Ok(Self::from_pools(writer, reader))
+            .connect_lazy_with(Self::reader_options(path));
+        let read = Readers::own(
+            Self::reader_options(path),
+            READER_CONNECTIONS,
+            ACQUIRE_TIMEOUT,
+        );
+        // Open the first reader now, so a database that cannot be read fails at start-up.
+        drop(read.acquire().await.map_err(&err)?);
+        Ok(Self {
+            pools: Pools {
+                writer,
+                reader,
+                read,
+            },
+        })
     }
 
     /// A fresh private in-memory database on a single connection that is never closed while
     /// the backend lives (so the data does not vanish).
     pub async fn in_memory() -> StoreResult<Self> {
-        let pool = SqlitePoolOptions::new()
+        let pool = Self::pool_options()
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(
                 SqliteConnectOptions::new()
                     .in_memory(true)
@@ -101,6 +134,19 @@ impl SqliteBackend {
             .await
             .map_err(error::store_err("database"))?;
         Ok(Self::from_pool(pool))
+    }
+
+    /// The pool options every pool of this backend starts from: a 60 s acquire timeout, and no
+    /// `ping` before handing out an idle connection. A SQLite connection is a file handle in
+    /// this process, it cannot have been hung up on; sqlx's default test costs a round trip
+    /// to the connection's worker thread on every acquire (half of the thread hand-offs of a
+    /// `GET /me`, `docs/benchmarks.md`), and it is an `.await` between taking a connection
+    /// and returning it, where a cancelled caller makes sqlx drop the connection — for
+    /// `:memory:`, the database with it.
+    pub fn pool_options() -> SqlitePoolOptions {
+        SqlitePoolOptions::new()
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(false)
     }
 
     /// The connect options of the writer connection of a file database: created when missing,
@@ -128,7 +174,11 @@ impl SqliteBackend {
     /// in-memory database use [`SqliteBackend::from_pool`].
     pub fn from_pools(writer: SqlitePool, reader: SqlitePool) -> Self {
         Self {
-            pools: Pools { writer, reader },
+            pools: Pools {
+                writer,
+                read: Readers::Pool(reader.clone()),
+                reader,
+            },
         }
     }
 
@@ -142,7 +192,9 @@ impl SqliteBackend {
         &self.pools.writer
     }
 
-    /// The pool plain reads go through.
+    /// The reader pool: the pool plain reads go through when the backend was made with
+    /// [`Self::from_pools`] or [`Self::from_pool`]; for a database [`Self::open`]ed here, a
+    /// pool for the host's own reads that opens its connections on first use.
     pub fn reader_pool(&self) -> &SqlitePool {
         &self.pools.reader
     }
@@ -222,7 +274,7 @@ impl Backend for SqliteBackend {
     async fn schema_status(&self) -> StoreResult<SchemaStatus> {
         let mut conn = self
             .pools
-            .reader
+            .read
             .acquire()
             .await
             .map_err(error::store_err("database"))?;
@@ -230,8 +282,8 @@ impl Backend for SqliteBackend {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pools.reader)
+        self.pools
+            .read(async |c| sqlx::query("SELECT 1").execute(c).await)
             .await
             .map_err(error::store_err("database"))?;
         Ok(())
@@ -239,6 +291,7 @@ impl Backend for SqliteBackend {
 
     async fn close(&self) {
         self.pools.writer.close().await;
+        self.pools.read.close().await;
         self.pools.reader.close().await;
     }
 }

@@ -115,9 +115,13 @@ impl UserStore for SqliteUsers {
     }
 
     async fn get_by_id(&self, id: &str) -> StoreResult<Option<User>> {
-        sqlx::query(concat!("SELECT ", user_cols!(), " FROM users WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.pools.reader)
+        self.pools
+            .read(async |c| {
+                sqlx::query(concat!("SELECT ", user_cols!(), " FROM users WHERE id = ?"))
+                    .bind(id)
+                    .fetch_optional(c)
+                    .await
+            })
             .await
             .map_err(store_err("user"))?
             .as_ref()
@@ -126,18 +130,22 @@ impl UserStore for SqliteUsers {
     }
 
     async fn get_by_email(&self, email: &str) -> StoreResult<Option<User>> {
-        sqlx::query(concat!(
-            "SELECT ",
-            user_cols!(),
-            " FROM users WHERE email = ?"
-        ))
-        .bind(email)
-        .fetch_optional(&self.pools.reader)
-        .await
-        .map_err(store_err("user"))?
-        .as_ref()
-        .map(user_from_row)
-        .transpose()
+        self.pools
+            .read(async |c| {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    user_cols!(),
+                    " FROM users WHERE email = ?"
+                ))
+                .bind(email)
+                .fetch_optional(c)
+                .await
+            })
+            .await
+            .map_err(store_err("user"))?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
     }
 
     async fn update(
@@ -206,21 +214,30 @@ impl UserStore for SqliteUsers {
     }
 
     async fn count(&self) -> StoreResult<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(&self.pools.reader)
+        let n: i64 = self
+            .pools
+            .read(async |c| {
+                sqlx::query_scalar("SELECT COUNT(*) FROM users")
+                    .fetch_one(c)
+                    .await
+            })
             .await
             .map_err(store_err("user"))?;
         Ok(count(n))
     }
 
     async fn count_by_flags(&self) -> StoreResult<UserCounts> {
-        let (total, active, verified, superusers): (i64, i64, i64, i64) = sqlx::query_as(
+        let (total, active, verified, superusers): (i64, i64, i64, i64) =
+            self.pools
+                .read(async |c| {
+                    sqlx::query_as(
             "SELECT COUNT(*), COALESCE(SUM(is_active), 0), COALESCE(SUM(is_verified), 0), \
              COALESCE(SUM(is_superuser), 0) FROM users",
         )
-        .fetch_one(&self.pools.reader)
-        .await
-        .map_err(store_err("user"))?;
+        .fetch_one(c).await
+                })
+                .await
+                .map_err(store_err("user"))?;
         Ok(UserCounts {
             total: count(total),
             active: count(active),
@@ -230,16 +247,21 @@ impl UserStore for SqliteUsers {
     }
 
     async fn list(&self, offset: u64, limit: u64) -> StoreResult<Vec<User>> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            user_cols!(),
-            " FROM users ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
-        ))
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .bind(i64::try_from(offset).unwrap_or(i64::MAX))
-        .fetch_all(&self.pools.reader)
-        .await
-        .map_err(store_err("user"))?;
+        let rows = self
+            .pools
+            .read(async |c| {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    user_cols!(),
+                    " FROM users ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+                ))
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+                .fetch_all(c)
+                .await
+            })
+            .await
+            .map_err(store_err("user"))?;
         rows.iter().map(user_from_row).collect()
     }
 }
@@ -277,9 +299,8 @@ impl SqlitePending {
         sql: &'static str,
         key: &str,
     ) -> StoreResult<Option<PendingRegistration>> {
-        sqlx::query(sql)
-            .bind(key)
-            .fetch_optional(&self.pools.reader)
+        self.pools
+            .read(async |c| sqlx::query(sql).bind(key).fetch_optional(c).await)
             .await
             .map_err(store_err("pending registration"))?
             .as_ref()
@@ -377,12 +398,18 @@ impl PendingStore for SqlitePending {
     }
 
     async fn count_unexpired(&self, now: DateTime<Utc>) -> StoreResult<u64> {
-        let n: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM pending_registrations WHERE expires_at > ?")
+        let n: i64 = self
+            .pools
+            .read(async |c| {
+                sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM pending_registrations WHERE expires_at > ?",
+                )
                 .bind(time::format(now))
-                .fetch_one(&self.pools.reader)
+                .fetch_one(c)
                 .await
-                .map_err(store_err("pending registration"))?;
+            })
+            .await
+            .map_err(store_err("pending registration"))?;
         Ok(count(n))
     }
 
@@ -420,12 +447,16 @@ impl RevocationStore for SqliteRevocations {
     }
 
     async fn is_revoked(&self, jti: &str) -> StoreResult<bool> {
-        let found: i64 =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM token_blacklist WHERE jti = ?)")
-                .bind(jti)
-                .fetch_one(&self.pools.reader)
-                .await
-                .map_err(store_err("revoked token"))?;
+        let found: i64 = self
+            .pools
+            .read(async |c| {
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM token_blacklist WHERE jti = ?)")
+                    .bind(jti)
+                    .fetch_one(c)
+                    .await
+            })
+            .await
+            .map_err(store_err("revoked token"))?;
         Ok(found != 0)
     }
 
@@ -466,12 +497,12 @@ impl LoginAttemptStore for SqliteLoginAttempts {
         email: &str,
         since: DateTime<Utc>,
     ) -> StoreResult<Vec<DateTime<Utc>>> {
-        let rows = sqlx::query(
+        let rows = self.pools.read(async |c| sqlx::query(
             r#"SELECT "when" FROM login_attempts WHERE email = ? AND "when" >= ? ORDER BY "when", id"#,
         )
         .bind(email)
         .bind(time::format(since))
-        .fetch_all(&self.pools.reader)
+        .fetch_all(c).await)
         .await
         .map_err(store_err("login attempt"))?;
         rows.iter().map(|row| get_dt(row, "when")).collect()
@@ -561,19 +592,23 @@ impl MfaCodeStore for SqliteMfaCodes {
     }
 
     async fn get(&self, user_id: &str, kind: MfaKind) -> StoreResult<Option<MfaCode>> {
-        sqlx::query(concat!(
-            "SELECT ",
-            mfa_cols!(),
-            " FROM mfa_codes WHERE user_id = ? AND kind = ?"
-        ))
-        .bind(user_id)
-        .bind(kind.as_str())
-        .fetch_optional(&self.pools.reader)
-        .await
-        .map_err(store_err("mfa code"))?
-        .as_ref()
-        .map(mfa_from_row)
-        .transpose()
+        self.pools
+            .read(async |c| {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    mfa_cols!(),
+                    " FROM mfa_codes WHERE user_id = ? AND kind = ?"
+                ))
+                .bind(user_id)
+                .bind(kind.as_str())
+                .fetch_optional(c)
+                .await
+            })
+            .await
+            .map_err(store_err("mfa code"))?
+            .as_ref()
+            .map(mfa_from_row)
+            .transpose()
     }
 
     async fn increment_attempts(&self, user_id: &str, kind: MfaKind) -> StoreResult<Option<i32>> {
@@ -667,31 +702,40 @@ impl OAuthIdentityStore for SqliteOAuthIdentities {
     }
 
     async fn find(&self, provider: &str, subject_id: &str) -> StoreResult<Option<OAuthIdentity>> {
-        sqlx::query(concat!(
-            "SELECT ",
-            identity_cols!(),
-            " FROM oauth_identities WHERE provider = ? AND subject_id = ?"
-        ))
-        .bind(provider)
-        .bind(subject_id)
-        .fetch_optional(&self.pools.reader)
-        .await
-        .map_err(store_err("oauth identity"))?
-        .as_ref()
-        .map(identity_from_row)
-        .transpose()
+        self.pools
+            .read(async |c| {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    identity_cols!(),
+                    " FROM oauth_identities WHERE provider = ? AND subject_id = ?"
+                ))
+                .bind(provider)
+                .bind(subject_id)
+                .fetch_optional(c)
+                .await
+            })
+            .await
+            .map_err(store_err("oauth identity"))?
+            .as_ref()
+            .map(identity_from_row)
+            .transpose()
     }
 
     async fn list_for_user(&self, user_id: &str) -> StoreResult<Vec<OAuthIdentity>> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            identity_cols!(),
-            " FROM oauth_identities WHERE user_id = ? ORDER BY linked_at, id"
-        ))
-        .bind(user_id)
-        .fetch_all(&self.pools.reader)
-        .await
-        .map_err(store_err("oauth identity"))?;
+        let rows = self
+            .pools
+            .read(async |c| {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    identity_cols!(),
+                    " FROM oauth_identities WHERE user_id = ? ORDER BY linked_at, id"
+                ))
+                .bind(user_id)
+                .fetch_all(c)
+                .await
+            })
+            .await
+            .map_err(store_err("oauth identity"))?;
         rows.iter().map(identity_from_row).collect()
     }
 
@@ -783,18 +827,22 @@ impl OAuthStateStore for SqliteOAuthStates {
     }
 
     async fn get(&self, id: &str) -> StoreResult<Option<OAuthState>> {
-        sqlx::query(concat!(
-            "SELECT ",
-            state_cols!(),
-            " FROM oauth_states WHERE id = ?"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pools.reader)
-        .await
-        .map_err(store_err("oauth state"))?
-        .as_ref()
-        .map(state_from_row)
-        .transpose()
+        self.pools
+            .read(async |c| {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    state_cols!(),
+                    " FROM oauth_states WHERE id = ?"
+                ))
+                .bind(id)
+                .fetch_optional(c)
+                .await
+            })
+            .await
+            .map_err(store_err("oauth state"))?
+            .as_ref()
+            .map(state_from_row)
+            .transpose()
     }
 
     async fn set_result(

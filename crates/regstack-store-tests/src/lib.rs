@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod cases;
+pub mod servers;
 pub mod support;
 mod target;
 
@@ -35,12 +36,37 @@ impl<G: Send + 'static> Fixture for (Stores, G) {
     }
 }
 
+/// What a conformance factory's future may yield: a [`Fixture`], or `Option<F: Fixture>` where
+/// `None` skips the test (the factory found no server and [`servers::Server::require`] allowed
+/// the skip).
+pub trait MaybeFixture: Send + 'static {
+    /// The fixture when there is one.
+    type Fixture: Fixture;
+    /// `Some` to run the case, `None` to skip it.
+    fn into_fixture(self) -> Option<Self::Fixture>;
+}
+
+impl<F: Fixture> MaybeFixture for F {
+    type Fixture = F;
+    fn into_fixture(self) -> Option<F> {
+        Some(self)
+    }
+}
+
+impl<F: Fixture> MaybeFixture for Option<F> {
+    type Fixture = F;
+    fn into_fixture(self) -> Option<F> {
+        self
+    }
+}
+
 /// Expand the conformance suite into `#[tokio::test]`s (multi-thread runtime, 4 workers), one
 /// module per group and one test per case.
 ///
 /// `$factory` is an expression evaluated afresh in every test, yielding a future whose output
-/// implements [`Fixture`] over **empty, isolated** stores. It is resolved in the invoking
-/// module (the generated modules `use super::*`).
+/// implements [`Fixture`] over **empty, isolated** stores, or is an `Option` of one where
+/// `None` skips the test ([`MaybeFixture`]; see [`servers`] for the skip policy). It is
+/// resolved in the invoking module (the generated modules `use super::*`).
 ///
 /// ```text
 /// regstack_store_tests::conformance_tests!(fresh_db());            // every group
@@ -188,7 +214,11 @@ macro_rules! __conformance_cases {
                     crate = "::regstack_store_tests::tokio"
                 )]
                 async fn $case() {
-                    let fixture = $factory.await;
+                    let ::core::option::Option::Some(fixture) =
+                        $crate::MaybeFixture::into_fixture($factory.await)
+                    else {
+                        return;
+                    };
                     let target = $crate::Target::new($crate::Fixture::stores(&fixture), $caps);
                     $crate::cases::$group::$case(target).await;
                     ::core::mem::drop(fixture);
@@ -229,13 +259,14 @@ mod tests {
                 if let Some((name, _)) = rest.split_once(", $factory:expr, $caps:expr)") {
                     group = name.to_owned();
                 }
-            } else if let Some(case) = line.strip_suffix(',') {
-                if !case.is_empty() && case.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
-                    listed
-                        .entry(group.clone())
-                        .or_default()
-                        .push(case.to_owned());
-                }
+            } else if let Some(case) = line.strip_suffix(',')
+                && !case.is_empty()
+                && case.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+            {
+                listed
+                    .entry(group.clone())
+                    .or_default()
+                    .push(case.to_owned());
             }
         }
         let mut defined: BTreeMap<String, Vec<String>> = BTreeMap::new();

@@ -43,6 +43,10 @@ pub enum Error {
         what: &'static str,
         feature: &'static str,
     },
+    #[error(transparent)]
+    Sms(#[from] regstack_sms::Error),
+    #[error(transparent)]
+    Mail(#[from] regstack_mail::Error),
 }
 
 /// The storage backend kinds, as chosen by the `database_url` scheme.
@@ -66,6 +70,15 @@ pub fn backend_kind(url: &str) -> Result<BackendKind, Error> {
     }
 }
 
+/// `url` with its scheme (before `://`) in lower case.
+#[cfg(feature = "mongo")]
+fn lowercase_scheme(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => format!("{}://{rest}", scheme.to_ascii_lowercase()),
+        None => url.to_owned(),
+    }
+}
+
 /// Open the backend named by `database_url`.
 pub async fn connect(config: &RegStackConfig) -> Result<Arc<dyn Backend>, Error> {
     let url = config.database_url.expose();
@@ -80,17 +93,16 @@ pub async fn connect(config: &RegStackConfig) -> Result<Arc<dyn Backend>, Error>
             feature: "sqlite",
         }),
         #[cfg(feature = "postgres")]
-        BackendKind::Postgres => Ok(Arc::new(
-            regstack_store_pg::PgBackend::connect(url).await?,
-        )),
+        BackendKind::Postgres => Ok(Arc::new(regstack_store_pg::PgBackend::connect(url).await?)),
         #[cfg(not(feature = "postgres"))]
         BackendKind::Postgres => Err(Error::MissingFeature {
             what: "a postgresql:// database_url",
             feature: "postgres",
         }),
+        // The scheme matched case-insensitively; the driver wants it in lower case.
         #[cfg(feature = "mongo")]
         BackendKind::Mongo => Ok(Arc::new(
-            regstack_store_mongo::MongoBackend::connect(url, config).await?,
+            regstack_store_mongo::MongoBackend::connect(&lowercase_scheme(url), config).await?,
         )),
         #[cfg(not(feature = "mongo"))]
         BackendKind::Mongo => Err(Error::MissingFeature {
@@ -100,15 +112,24 @@ pub async fn connect(config: &RegStackConfig) -> Result<Arc<dyn Backend>, Error>
     }
 }
 
-/// The mail transport named by `[email] backend`.
+/// The mail transport named by `[email] backend`: `console` always, `smtp` and `ses` with the
+/// features of the same names (otherwise [`Error::MissingFeature`]). A setting the transport
+/// cannot honour (no `smtp_host`, an unreadable `smtp_ca_file`) is an [`Error::Mail`] naming
+/// the field; building connects to nothing.
 pub fn mailer_from_config(config: &RegStackConfig) -> Result<Arc<dyn Mailer>, Error> {
     use regstack_core::config::EmailBackend;
     match config.email.backend {
         EmailBackend::Console => Ok(Arc::new(mail::ConsoleMailer::from_config(&config.email))),
+        #[cfg(feature = "smtp")]
+        EmailBackend::Smtp => Ok(Arc::new(mail::SmtpMailer::from_config(&config.email)?)),
+        #[cfg(not(feature = "smtp"))]
         EmailBackend::Smtp => Err(Error::MissingFeature {
             what: "email backend `smtp`",
             feature: "smtp",
         }),
+        #[cfg(feature = "ses")]
+        EmailBackend::Ses => Ok(Arc::new(mail::SesMailer::from_config(&config.email))),
+        #[cfg(not(feature = "ses"))]
         EmailBackend::Ses => Err(Error::MissingFeature {
             what: "email backend `ses`",
             feature: "ses",
@@ -116,15 +137,23 @@ pub fn mailer_from_config(config: &RegStackConfig) -> Result<Arc<dyn Mailer>, Er
     }
 }
 
-/// The SMS transport named by `[sms] backend`.
+/// The SMS transport named by `[sms] backend`: `null` always, `sns` and `twilio` with the
+/// features of the same names (otherwise [`Error::MissingFeature`]). An incomplete `twilio`
+/// section is an [`Error::Sms`] naming the field; building does no network I/O.
 pub fn sms_from_config(config: &RegStackConfig) -> Result<Arc<dyn SmsSender>, Error> {
     use regstack_core::config::SmsBackend;
     match config.sms.backend {
         SmsBackend::Null => Ok(Arc::new(sms::NullSms::from_config(&config.sms))),
+        #[cfg(feature = "sns")]
+        SmsBackend::Sns => Ok(Arc::new(sms::SnsSms::from_config(&config.sms))),
+        #[cfg(not(feature = "sns"))]
         SmsBackend::Sns => Err(Error::MissingFeature {
             what: "sms backend `sns`",
             feature: "sns",
         }),
+        #[cfg(feature = "twilio")]
+        SmsBackend::Twilio => Ok(Arc::new(sms::TwilioSms::from_config(&config.sms)?)),
+        #[cfg(not(feature = "twilio"))]
         SmsBackend::Twilio => Err(Error::MissingFeature {
             what: "sms backend `twilio`",
             feature: "twilio",
@@ -154,8 +183,8 @@ fn check_rate_limits(config: &RegStackConfig) -> Result<(), Error> {
 }
 
 /// Complete a builder with whatever the host did not supply, as the configuration names it:
-/// the backend from `database_url`, the mail and SMS transports from `[email]` / `[sms]`.
-/// Fails closed: a configuration that cannot be honoured is an error, never a silent default.
+/// the backend from `database_url`, the mail and SMS transports from `[email]` / `[sms]`, and
+/// the askama mail composer themed from the configuration. Fails closed: a configuration that cannot be honoured is an error, never a silent default.
 pub async fn build(mut builder: RegStackBuilder) -> Result<RegStack, Error> {
     let config = builder.config().clone();
     config.validate()?;
@@ -163,6 +192,9 @@ pub async fn build(mut builder: RegStackBuilder) -> Result<RegStack, Error> {
     check_rate_limits(&config)?;
     if !builder.has_mailer() {
         builder = builder.mailer(mailer_from_config(&config)?);
+    }
+    if !builder.has_composer() {
+        builder = builder.composer(Arc::new(mail::AskamaComposer::from_config(&config)));
     }
     if !builder.has_sms() {
         builder = builder.sms(sms_from_config(&config)?);
@@ -183,6 +215,52 @@ mod tests {
     use super::*;
 
     #[test]
+    fn email_backends_follow_the_features() {
+        use regstack_core::config::EmailBackend;
+        let mut cfg = RegStackConfig::default();
+        assert!(format!("{:?}", mailer_from_config(&cfg).unwrap()).contains("ConsoleMailer"));
+
+        cfg.email.backend = EmailBackend::Smtp;
+        cfg.email.smtp_host = Some("127.0.0.1".into());
+        let smtp = mailer_from_config(&cfg);
+        #[cfg(feature = "smtp")]
+        assert!(format!("{:?}", smtp.unwrap()).contains("SmtpMailer"));
+        #[cfg(not(feature = "smtp"))]
+        assert!(matches!(
+            smtp,
+            Err(Error::MissingFeature {
+                feature: "smtp",
+                ..
+            })
+        ));
+
+        cfg.email.backend = EmailBackend::Ses;
+        let ses = mailer_from_config(&cfg);
+        #[cfg(feature = "ses")]
+        assert!(format!("{:?}", ses.unwrap()).contains("SesMailer"));
+        #[cfg(not(feature = "ses"))]
+        assert!(matches!(
+            ses,
+            Err(Error::MissingFeature { feature: "ses", .. })
+        ));
+    }
+
+    #[cfg(feature = "smtp")]
+    #[test]
+    fn smtp_settings_errors_name_the_field() {
+        use regstack_core::config::EmailBackend;
+        let mut cfg = RegStackConfig::default();
+        cfg.email.backend = EmailBackend::Smtp;
+        cfg.email.smtp_host = Some("127.0.0.1".into());
+        cfg.email.smtp_ca_file = Some("/nonexistent/ca.pem".into());
+        let err = mailer_from_config(&cfg).unwrap_err().to_string();
+        assert!(
+            err.contains("`email.smtp_ca_file` (REGSTACK_EMAIL__SMTP_CA_FILE)"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn schemes_pick_backends() {
         for (url, kind) in [
             ("sqlite+aiosqlite:///./x.db", BackendKind::Sqlite),
@@ -197,5 +275,43 @@ mod tests {
             matches!(backend_kind("mysql://h/db"), Err(Error::UnknownScheme(s)) if s == "mysql")
         );
         assert!(backend_kind("nonsense").is_err());
+    }
+
+    #[test]
+    fn sms_backends_follow_features() {
+        use regstack_core::config::SmsBackend;
+        let mut config = RegStackConfig::default();
+        let name = |c: &RegStackConfig| match sms_from_config(c) {
+            Ok(sms) => format!("{sms:?}"),
+            Err(e) => e.to_string(),
+        };
+        assert!(name(&config).starts_with("NullSms"));
+
+        config.sms.backend = SmsBackend::Sns;
+        if cfg!(feature = "sns") {
+            assert!(name(&config).starts_with("SnsSms"), "{}", name(&config));
+        } else {
+            assert_eq!(
+                name(&config),
+                "sms backend `sns` needs the `sns` feature of the regstack crate"
+            );
+        }
+
+        config.sms.backend = SmsBackend::Twilio;
+        if cfg!(feature = "twilio") {
+            assert_eq!(
+                name(&config),
+                "`sms.twilio_account_sid` is required for the twilio sms backend"
+            );
+            config.sms.twilio_account_sid = Some("AC1".into());
+            config.sms.twilio_auth_token = Some("token".into());
+            config.sms.from_number = Some("+15550001".into());
+            assert!(name(&config).starts_with("TwilioSms"), "{}", name(&config));
+        } else {
+            assert_eq!(
+                name(&config),
+                "sms backend `twilio` needs the `twilio` feature of the regstack crate"
+            );
+        }
     }
 }

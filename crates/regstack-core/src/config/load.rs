@@ -16,7 +16,8 @@ use serde_json::Value as Json;
 
 use super::{
     ConfigError, EmailBackend, EmailConfig, JwtAlgorithm, OAuthConfig, RegStackConfig,
-    SecretString, SmsBackend, SmsConfig, normalize_email_address, normalize_http_url, range_reason,
+    SecretString, SmsBackend, SmsConfig, SmtpTls, normalize_email_address, normalize_http_url,
+    range_reason,
 };
 
 /// Where [`RegStackConfig::load_with`] reads from.
@@ -716,12 +717,26 @@ fn apply_email(e: &mut EmailConfig, key: &str, f: Field, raw: Raw) -> Result<(),
         "smtp_host" => e.smtp_host = f.opt_string(raw)?,
         "smtp_port" => e.smtp_port = f.int(raw, Some(0), Some(i128::from(u16::MAX)))?,
         "smtp_starttls" => e.smtp_starttls = f.bool(raw)?,
+        "smtp_tls" => {
+            e.smtp_tls = match raw {
+                Raw::Json(Json::Null) => None,
+                raw => Some(f.literal(raw, SmtpTls::parse, &["starttls", "tls", "none"])?),
+            }
+        }
+        "smtp_timeout_seconds" => e.smtp_timeout_seconds = f.int(raw, Some(1), Some(3600))?,
+        "smtp_ca_file" => {
+            e.smtp_ca_file = f
+                .opt_string(raw)?
+                .filter(|s| !s.trim().is_empty())
+                .map(PathBuf::from)
+        }
         "smtp_username" => e.smtp_username = f.opt_string(raw)?,
         "smtp_password" => e.smtp_password = f.opt_secret(raw)?,
         "ses_region" => e.ses_region = f.string(raw)?,
         "ses_profile" => e.ses_profile = f.opt_string(raw)?,
         "ses_access_key_id" => e.ses_access_key_id = f.opt_secret(raw)?,
         "ses_secret_access_key" => e.ses_secret_access_key = f.opt_secret(raw)?,
+        "ses_endpoint_url" => e.ses_endpoint_url = f.opt_string(raw)?.map(|s| s.trim().to_owned()),
         "log_bodies" => e.log_bodies = f.bool(raw)?,
         _ => {}
     }
@@ -736,6 +751,11 @@ fn apply_sms(s: &mut SmsConfig, key: &str, f: Field, raw: Raw) -> Result<(), Con
         "twilio_account_sid" => s.twilio_account_sid = f.opt_string(raw)?,
         "twilio_auth_token" => s.twilio_auth_token = f.opt_secret(raw)?,
         "log_bodies" => s.log_bodies = f.bool(raw)?,
+        "sns_endpoint_url" => s.sns_endpoint_url = f.http_url(raw)?,
+        "twilio_base_url" => {
+            s.twilio_base_url = f.http_url(raw)?.ok_or_else(|| f.err("must not be null"))?
+        }
+        "timeout_seconds" => s.timeout_seconds = f.int(raw, Some(1), Some(300))?,
         _ => {}
     }
     Ok(())

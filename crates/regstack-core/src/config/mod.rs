@@ -129,6 +129,42 @@ impl fmt::Display for EmailBackend {
     }
 }
 
+/// How the SMTP transport protects the connection (`email.smtp_tls`, Rust-only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SmtpTls {
+    /// Connect in plaintext, then upgrade with STARTTLS; a server without STARTTLS is refused.
+    Starttls,
+    /// Implicit TLS from the first byte ("SMTPS", usually port 465).
+    Tls,
+    /// Plaintext only (a trusted local relay).
+    None,
+}
+
+impl SmtpTls {
+    /// Every accepted literal, in documentation order.
+    pub const ALL: [Self; 3] = [Self::Starttls, Self::Tls, Self::None];
+
+    /// The literal: `starttls`, `tls` or `none`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Starttls => "starttls",
+            Self::Tls => "tls",
+            Self::None => "none",
+        }
+    }
+
+    /// Parses the exact (case-sensitive) literal.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+impl fmt::Display for SmtpTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Which SMS transport sends the codes (`sms.backend`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum SmsBackend {
@@ -181,6 +217,15 @@ pub struct EmailConfig {
     pub smtp_port: u16,
     /// Upgrade with STARTTLS after connecting (default `true`).
     pub smtp_starttls: bool,
+    /// Rust-only: `starttls`, `tls` (implicit) or `none`. `None` derives it from
+    /// `smtp_starttls` (`true` → STARTTLS, `false` → plaintext), as 0.9.3 does; see
+    /// [`EmailConfig::smtp_tls_mode`].
+    pub smtp_tls: Option<SmtpTls>,
+    /// Rust-only: seconds one SMTP delivery (connect, TLS, AUTH, transfer) may take (default 10).
+    pub smtp_timeout_seconds: u64,
+    /// Rust-only: a PEM file of extra root certificates the SMTP client trusts besides the
+    /// system store (a private CA, a test certificate).
+    pub smtp_ca_file: Option<PathBuf>,
     /// SMTP AUTH user; `None` or empty means no AUTH.
     pub smtp_username: Option<String>,
     /// SMTP AUTH password.
@@ -193,6 +238,9 @@ pub struct EmailConfig {
     pub ses_access_key_id: Option<SecretString>,
     /// Explicit AWS secret key; set together with `ses_access_key_id`.
     pub ses_secret_access_key: Option<SecretString>,
+    /// Rust-only: send SES requests to this http(s) endpoint instead of AWS's (tests,
+    /// VPC endpoints, local emulators).
+    pub ses_endpoint_url: Option<String>,
     /// Console backend: log the text body at INFO instead of DEBUG.
     pub log_bodies: bool,
 }
@@ -206,12 +254,16 @@ impl Default for EmailConfig {
             smtp_host: None,
             smtp_port: 587,
             smtp_starttls: true,
+            smtp_tls: None,
+            smtp_timeout_seconds: 10,
+            smtp_ca_file: None,
             smtp_username: None,
             smtp_password: None,
             ses_region: "eu-west-1".to_owned(),
             ses_profile: None,
             ses_access_key_id: None,
             ses_secret_access_key: None,
+            ses_endpoint_url: None,
             log_bodies: false,
         }
     }
@@ -232,6 +284,15 @@ pub struct SmsConfig {
     pub twilio_auth_token: Option<SecretString>,
     /// `null` backend: include the SMS body (with the code) in its INFO log line.
     pub log_bodies: bool,
+    /// Rust addition: the SNS endpoint instead of AWS's regional one (a VPC endpoint, a local
+    /// stand-in); an http(s) URL, stored normalised. `None` (default) uses AWS's.
+    pub sns_endpoint_url: Option<String>,
+    /// Rust addition: the origin of the Twilio REST API (default `https://api.twilio.com`); an
+    /// http(s) URL, stored normalised when loaded.
+    pub twilio_base_url: String,
+    /// Rust addition: the time one `sns` / `twilio` send may take, 1 ..= 300 seconds
+    /// (default 10).
+    pub timeout_seconds: u32,
 }
 
 impl Default for SmsConfig {
@@ -243,6 +304,9 @@ impl Default for SmsConfig {
             twilio_account_sid: None,
             twilio_auth_token: None,
             log_bodies: false,
+            sns_endpoint_url: None,
+            twilio_base_url: "https://api.twilio.com".to_owned(),
+            timeout_seconds: 10,
         }
     }
 }
@@ -651,9 +715,28 @@ impl RegStackConfig {
 
         check_email_address("email.from_address", &self.email.from_address)?;
         self.email.check_ses_credentials()?;
+        check_range(
+            "email.smtp_timeout_seconds",
+            self.email.smtp_timeout_seconds,
+            Some(1),
+            Some(3600),
+        )?;
+        if let Some(url) = &self.email.ses_endpoint_url {
+            check_http_url("email.ses_endpoint_url", url)?;
+        }
         if let Some(uri) = &self.oauth.google_redirect_uri {
             check_http_url("oauth.google_redirect_uri", uri)?;
         }
+        if let Some(url) = &self.sms.sns_endpoint_url {
+            check_http_url("sms.sns_endpoint_url", url)?;
+        }
+        check_http_url("sms.twilio_base_url", &self.sms.twilio_base_url)?;
+        check_range(
+            "sms.timeout_seconds",
+            self.sms.timeout_seconds,
+            Some(1),
+            Some(300),
+        )?;
 
         check_range(
             "password_hash_iterations",
@@ -844,6 +927,16 @@ impl EmailConfig {
     /// The display name of the sender: `from_name`, else `app_name`.
     pub fn display_name<'a>(&'a self, app_name: &'a str) -> &'a str {
         self.from_name.as_deref().unwrap_or(app_name)
+    }
+
+    /// The effective SMTP protection: `smtp_tls` when set, else derived from 0.9.3's
+    /// `smtp_starttls` (`true` → [`SmtpTls::Starttls`], `false` → [`SmtpTls::None`]).
+    pub fn smtp_tls_mode(&self) -> SmtpTls {
+        self.smtp_tls.unwrap_or(if self.smtp_starttls {
+            SmtpTls::Starttls
+        } else {
+            SmtpTls::None
+        })
     }
 
     fn check_ses_credentials(&self) -> Result<(), ConfigError> {

@@ -1700,3 +1700,107 @@ fn env_name_of_a_field_path() {
         "REGSTACK_EMAIL__SMTP_PASSWORD"
     );
 }
+
+#[test]
+fn sms_transport_additions() {
+    let c = RegStackConfig::default();
+    assert_eq!(c.sms.sns_endpoint_url, None);
+    assert_eq!(c.sms.twilio_base_url, "https://api.twilio.com");
+    assert_eq!(c.sms.timeout_seconds, 10);
+
+    let c = load_ok(&[
+        ("REGSTACK_SMS__SNS_ENDPOINT_URL", "http://127.0.0.1:4566"),
+        (
+            "REGSTACK_SMS__TWILIO_BASE_URL",
+            " HTTP://LocalHost:8080/twilio ",
+        ),
+        ("REGSTACK_SMS__TIMEOUT_SECONDS", "3"),
+    ]);
+    assert_eq!(
+        c.sms.sns_endpoint_url.as_deref(),
+        Some("http://127.0.0.1:4566/")
+    );
+    assert_eq!(c.sms.twilio_base_url, "http://localhost:8080/twilio");
+    assert_eq!(c.sms.timeout_seconds, 3);
+
+    assert_eq!(
+        load_err(&[("REGSTACK_SMS__TIMEOUT_SECONDS", "0")]),
+        "invalid value for `sms.timeout_seconds` (REGSTACK_SMS__TIMEOUT_SECONDS): must be between 1 and 300, got 0"
+    );
+    assert!(
+        load_err(&[("REGSTACK_SMS__TWILIO_BASE_URL", "ftp://x")])
+            .starts_with("invalid value for `sms.twilio_base_url`")
+    );
+    assert!(
+        load_err(&[("REGSTACK_SMS", r#"{"twilio_base_url": null}"#)]).contains("must not be null")
+    );
+
+    let mut c = RegStackConfig::default();
+    c.sms.sns_endpoint_url = Some("localhost".into());
+    assert!(
+        c.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("`sms.sns_endpoint_url`")
+    );
+    let mut c = RegStackConfig::default();
+    c.sms.timeout_seconds = 301;
+    assert!(
+        c.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("`sms.timeout_seconds`")
+    );
+}
+
+#[test]
+fn rust_only_email_settings() {
+    let c = load_ok(&[]);
+    assert_eq!(c.email.smtp_tls, None);
+    assert_eq!(c.email.smtp_tls_mode(), SmtpTls::Starttls);
+    assert_eq!(c.email.smtp_timeout_seconds, 10);
+    assert_eq!(c.email.smtp_ca_file, None);
+    assert_eq!(c.email.ses_endpoint_url, None);
+
+    let plain = load_ok(&[("REGSTACK_EMAIL__SMTP_STARTTLS", "false")]);
+    assert_eq!(
+        plain.email.smtp_tls_mode(),
+        SmtpTls::None,
+        "derived from 0.9.3's flag"
+    );
+
+    let c = load_ok(&[
+        ("REGSTACK_EMAIL__SMTP_STARTTLS", "false"),
+        ("REGSTACK_EMAIL__SMTP_TLS", "tls"),
+        ("REGSTACK_EMAIL__SMTP_TIMEOUT_SECONDS", "3"),
+        ("REGSTACK_EMAIL__SMTP_CA_FILE", "/etc/ca.pem"),
+        (
+            "REGSTACK_EMAIL__SES_ENDPOINT_URL",
+            " http://127.0.0.1:4566 ",
+        ),
+    ]);
+    assert_eq!(
+        c.email.smtp_tls_mode(),
+        SmtpTls::Tls,
+        "an explicit smtp_tls wins"
+    );
+    assert_eq!(c.email.smtp_timeout_seconds, 3);
+    assert_eq!(c.email.smtp_ca_file, Some(PathBuf::from("/etc/ca.pem")));
+    assert_eq!(
+        c.email.ses_endpoint_url.as_deref(),
+        Some("http://127.0.0.1:4566")
+    );
+    for mode in SmtpTls::ALL {
+        assert_eq!(SmtpTls::parse(mode.as_str()), Some(mode));
+    }
+
+    assert!(load_err(&[("REGSTACK_EMAIL__SMTP_TLS", "ssl")]).contains("`email.smtp_tls`"));
+    assert!(
+        load_err(&[("REGSTACK_EMAIL__SMTP_TIMEOUT_SECONDS", "0")])
+            .contains("`email.smtp_timeout_seconds`")
+    );
+    assert!(
+        load_err(&[("REGSTACK_EMAIL__SES_ENDPOINT_URL", "ftp://x")])
+            .contains("`email.ses_endpoint_url`")
+    );
+}

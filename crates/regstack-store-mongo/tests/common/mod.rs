@@ -9,16 +9,23 @@ use regstack_store_mongo::MongoBackend;
 use regstack_store_mongo::mongodb::bson::oid::ObjectId;
 use regstack_store_mongo::mongodb::options::ClientOptions;
 use regstack_store_mongo::mongodb::{self, Client};
+use regstack_store_tests::servers::Server;
 
 /// The variable naming the test server.
 pub const URL_VAR: &str = "REGSTACK_TEST_MONGO_URL";
-const DEFAULT_URL: &str = "mongodb://127.0.0.1:27017";
 /// How long a test waits for the server before failing.
 pub const SERVER_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The test server's URL.
+/// The test server's URL (`REGSTACK_TEST_MONGO_URL`, default `mongodb://127.0.0.1:27017`).
 pub fn server_url() -> String {
-    std::env::var(URL_VAR).unwrap_or_else(|_| DEFAULT_URL.to_owned())
+    Server::Mongo.url()
+}
+
+/// The shared skip policy (`regstack_store_tests::servers`): `Some(())` when the test server
+/// answers; `None` (the test returns early) when it does not, unless `CI=true`, where this
+/// panics naming [`URL_VAR`].
+pub fn require_server() -> Option<()> {
+    Server::Mongo.require().map(drop)
 }
 
 /// The URL for printing (without credentials).
@@ -132,8 +139,10 @@ pub fn unreachable(e: &dyn std::error::Error) -> ! {
     )
 }
 
-/// A backend on a fresh, empty database (schema not installed) and the guard that drops it.
-pub async fn fresh_backend_with(config: &RegStackConfig) -> (MongoBackend, TestDb) {
+/// A backend on a fresh, empty database (schema not installed) and the guard that drops it;
+/// `None` (skip) when there is no server ([`require_server`]).
+pub async fn fresh_backend_with(config: &RegStackConfig) -> Option<(MongoBackend, TestDb)> {
+    require_server()?;
     let name = fresh_name();
     let mut options = test_options().await;
     options.default_database = Some(name.clone());
@@ -141,17 +150,17 @@ pub async fn fresh_backend_with(config: &RegStackConfig) -> (MongoBackend, TestD
     if let Err(e) = backend.ping().await {
         unreachable(&e);
     }
-    (backend, TestDb::new(name))
+    Some((backend, TestDb::new(name)))
 }
 
 /// [`fresh_backend_with`] the default configuration.
-pub async fn fresh_backend() -> (MongoBackend, TestDb) {
+pub async fn fresh_backend() -> Option<(MongoBackend, TestDb)> {
     fresh_backend_with(&RegStackConfig::default()).await
 }
 
 /// [`fresh_backend`] with the schema installed.
-pub async fn installed_backend() -> (MongoBackend, TestDb) {
-    let (backend, db) = fresh_backend().await;
+pub async fn installed_backend() -> Option<(MongoBackend, TestDb)> {
+    let (backend, db) = fresh_backend().await?;
     backend.install_schema().await.expect("install_schema");
-    (backend, db)
+    Some((backend, db))
 }
