@@ -62,7 +62,27 @@ fn clippy() -> Result<(), String> {
         "-D",
         "warnings",
     ]);
-    run("cargo clippy -D warnings", c)
+    run("cargo clippy -D warnings", c)?;
+    // The AWS transports stay out of default builds; lint them with every feature on.
+    let mut c = cargo();
+    c.args([
+        "clippy",
+        "-p",
+        "regstack-mail",
+        "-p",
+        "regstack-sms",
+        "-p",
+        "regstack",
+        "--all-features",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    run(
+        "cargo clippy (mail, sms, facade: all features) -D warnings",
+        c,
+    )
 }
 
 /// A server URL from `var` when set, else from `start`.
@@ -113,6 +133,20 @@ fn test() -> Result<(), String> {
         "backend_by_url",
     ]);
     run("cargo test -p regstack without postgres and mongo", c)?;
+    // SES and SNS against local stand-ins for the AWS endpoints.
+    let mut c = cargo();
+    c.args([
+        "test",
+        "-p",
+        "regstack-mail",
+        "-p",
+        "regstack-sms",
+        "--all-features",
+    ]);
+    run(
+        "cargo test -p regstack-mail -p regstack-sms --all-features",
+        c,
+    )?;
     drop(services);
     Ok(())
 }

@@ -227,9 +227,7 @@ async fn worker_loop(
             None => match connect(load.addr).await {
                 Ok(s) => sender.insert(s),
                 Err(e) => {
-                    if Instant::now() >= measure_from {
-                        stats.error(e);
-                    }
+                    stats.error(e);
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 }
@@ -243,31 +241,25 @@ async fn worker_loop(
         let t0 = next.unwrap_or_else(Instant::now);
         let result = tokio::time::timeout(load.timeout, send(s, req)).await;
         let done = Instant::now();
+        // Answers count inside the window; errors count from the first request on.
         let counted = done >= measure_from && done <= deadline;
         match result {
-            Ok(Ok((status, body))) => {
+            Ok(Ok((status, _))) if load.expect.contains(&status) => {
                 if counted {
-                    if load.expect.contains(&status) {
-                        stats.ok += 1;
-                        let us = done.saturating_duration_since(t0).as_micros();
-                        stats
-                            .latencies_us
-                            .push(u32::try_from(us).unwrap_or(u32::MAX));
-                    } else {
-                        stats.error(error_kind(status, &body));
-                    }
+                    stats.ok += 1;
+                    let us = done.saturating_duration_since(t0).as_micros();
+                    stats
+                        .latencies_us
+                        .push(u32::try_from(us).unwrap_or(u32::MAX));
                 }
             }
+            Ok(Ok((status, body))) => stats.error(error_kind(status, &body)),
             Ok(Err(e)) => {
-                if counted {
-                    stats.error(e);
-                }
+                stats.error(e);
                 sender = None;
             }
             Err(_) => {
-                if counted {
-                    stats.error("timeout".into());
-                }
+                stats.error("timeout".into());
                 sender = None;
             }
         }

@@ -116,7 +116,10 @@ impl RegStack {
             .jwt()
             .decode(raw_token, Purpose::EmailChange)
             .map_err(|_| Error::InvalidEmailChangeToken)?;
-        let new_email = claims.new_email.clone().ok_or(Error::InvalidEmailChangeToken)?;
+        let new_email = claims
+            .new_email
+            .clone()
+            .ok_or(Error::InvalidEmailChangeToken)?;
         let stores = self.stores();
         if stores.revocations.is_revoked(&claims.jti).await? {
             return Err(Error::InvalidEmailChangeToken);

@@ -122,6 +122,19 @@ impl std::io::Write for Captured {
 
 impl Captured {
     fn start(&self) -> tracing::subscriber::DefaultGuard {
+        // A global subscriber that wants INFO and up (and writes nowhere): without it, the
+        // global level hint and a callsite's cached interest are computed, racing with the
+        // other tests' threads, as if nobody listened, and this thread's subscriber misses the
+        // event now and then.
+        static GLOBAL: std::sync::Once = std::sync::Once::new();
+        GLOBAL.call_once(|| {
+            let _ = tracing::subscriber::set_global_default(
+                tracing_subscriber::fmt()
+                    .with_writer(std::io::sink)
+                    .with_max_level(tracing::Level::INFO)
+                    .finish(),
+            );
+        });
         let writer = self.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_writer(move || writer.clone())
