@@ -32,9 +32,10 @@ pub struct Load {
     pub max_requests: u64,
     /// A request still unanswered after this long counts as an error (`timeout`).
     pub timeout: Duration,
-    /// `Some(i)`: each connection sends one request every `i` (open loop; latency counts from
-    /// the scheduled start, so a slow answer is not hidden by the next request starting late).
-    /// `None`: closed loop, the next request leaves as soon as the answer is read.
+    /// `Some(i)`: each connection sends one request every `i` (after a late answer the next
+    /// request leaves at once, no burst to catch up). `None`: closed loop, the next request
+    /// leaves as soon as the answer is read. Latency runs from writing the request to reading
+    /// the whole answer.
     pub pace: Option<Duration>,
     /// The statuses the specification gives for this request; anything else is an error.
     pub expect: &'static [u16],
@@ -238,7 +239,7 @@ async fn worker_loop(
             return;
         }
         let req = (load.make)(n);
-        let t0 = next.unwrap_or_else(Instant::now);
+        let t0 = Instant::now();
         let result = tokio::time::timeout(load.timeout, send(s, req)).await;
         let done = Instant::now();
         // Answers count inside the window; errors count from the first request on.

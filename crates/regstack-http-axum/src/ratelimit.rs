@@ -748,7 +748,7 @@ mod tests {
         assert_eq!(table.tracked(), 6000);
         clock.advance(Duration::from_secs(3600));
         let b = IpAddr::V6(Ipv6Addr::LOCALHOST);
-        while checks % CLEANUP_EVERY != 0 {
+        while !checks.is_multiple_of(CLEANUP_EVERY) {
             let _ = table.check("/register", b);
             checks += 1;
         }
