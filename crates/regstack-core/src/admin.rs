@@ -4,12 +4,11 @@
 use chrono::Duration;
 
 use crate::RegStack;
-use crate::domain::{NewPending, NewUser, User, UserPatch};
+use crate::domain::{NewUser, User, UserPatch};
 use crate::error::{Error, Result};
 use crate::hooks::{Event, redact};
 use crate::mail::{EmailKind, compose};
 use crate::store::PurgeReport;
-use crate::token;
 
 /// Counts for `GET /admin/stats`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,18 +163,8 @@ impl RegStack {
             return Err(Error::NoPasswordSet);
         };
         let cfg = self.config();
-        let raw = token::new_link_token();
-        let now = self.clock().now();
-        self.stores()
-            .pending
-            .upsert(NewPending {
-                email: user.email.clone(),
-                hashed_password: hash,
-                full_name: user.full_name.clone(),
-                token_hash: token::sha256_hex(&raw),
-                created_at: now,
-                expires_at: now + Duration::seconds(cfg.verification_token_ttl_seconds),
-            })
+        let (_, raw) = self
+            .put_pending(user.email.clone(), hash, user.full_name.clone())
             .await?;
         let url = cfg.verify_url(&raw);
         let msg = compose(

@@ -100,6 +100,32 @@ impl RegStack {
         Ok(())
     }
 
+    /// Write (or replace) the pending registration of `email` with a fresh link token that
+    /// expires after `verification_token_ttl_seconds`; returns the row and the raw token.
+    pub(crate) async fn put_pending(
+        &self,
+        email: String,
+        hashed_password: String,
+        full_name: Option<String>,
+    ) -> Result<(crate::domain::PendingRegistration, String)> {
+        let raw = token::new_link_token();
+        let now = self.now();
+        let ttl = Duration::seconds(self.config().verification_token_ttl_seconds);
+        let pending = self
+            .stores()
+            .pending
+            .upsert(NewPending {
+                email,
+                hashed_password,
+                full_name,
+                token_hash: token::sha256_hex(&raw),
+                created_at: now,
+                expires_at: now + ttl,
+            })
+            .await?;
+        Ok((pending, raw))
+    }
+
     /// `POST /register`.
     pub async fn register(&self, input: RegisterInput) -> Result<Registered> {
         let cfg = self.config();
@@ -113,17 +139,8 @@ impl RegStack {
         let hashed = self.hasher().hash(&input.password).await?;
         let now = self.now();
         if cfg.require_verification {
-            let raw = token::new_link_token();
-            let pending = stores
-                .pending
-                .upsert(NewPending {
-                    email: input.email.clone(),
-                    hashed_password: hashed,
-                    full_name: input.full_name.clone(),
-                    token_hash: token::sha256_hex(&raw),
-                    created_at: now,
-                    expires_at: now + Duration::seconds(cfg.verification_token_ttl_seconds),
-                })
+            let (pending, raw) = self
+                .put_pending(input.email.clone(), hashed, input.full_name.clone())
                 .await?;
             let url = cfg.verify_url(&raw);
             self.send_mail(
@@ -252,18 +269,8 @@ impl RegStack {
             return Ok(());
         };
         let cfg = self.config();
-        let raw = token::new_link_token();
-        let now = self.now();
-        let pending = stores
-            .pending
-            .upsert(NewPending {
-                email: old.email,
-                hashed_password: old.hashed_password,
-                full_name: old.full_name,
-                token_hash: token::sha256_hex(&raw),
-                created_at: now,
-                expires_at: now + Duration::seconds(cfg.verification_token_ttl_seconds),
-            })
+        let (pending, raw) = self
+            .put_pending(old.email, old.hashed_password, old.full_name)
             .await?;
         let url = cfg.verify_url(&raw);
         let msg = compose(
