@@ -509,11 +509,11 @@ impl RegStack {
             .jwt()
             .decode(bearer_token, Purpose::Session)
             .map_err(|_| AuthFailure::InvalidToken)?;
-        let stores = self.stores();
-        if stores.revocations.is_revoked(&claims.jti).await? {
+        let found = self.stores().session(&claims.jti, &claims.sub).await?;
+        if found.revoked {
             return Err(AuthFailure::Revoked.into());
         }
-        let user = match stores.users.get_by_id(&claims.sub).await? {
+        let user = match found.user {
             Some(u) if u.is_active => u,
             _ => return Err(AuthFailure::Inactive.into()),
         };

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod batch;
 pub mod clock;
 pub mod config;
 pub mod domain;

@@ -1,16 +1,32 @@
 //! Argon2id password hashing in PHC format, off the async runtime, with bounded concurrency.
 //!
 //! Defaults are regstack 0.9.3's (m = 64 MiB, t = 3, p = 4, 32-byte hash, 16-byte salt), so a
-//! hash written by either implementation verifies in the other. Every hash and verification runs
-//! on tokio's blocking pool behind a semaphore: at most `permits` Argon2 buffers exist at once,
-//! and async tasks are never blocked by hashing.
+//! hash written by either implementation verifies in the other.
+//!
+//! Every hash and verification runs on threads of the hasher's own (`permits` of them, named
+//! `regstack-argon2`), never on an async worker: at most `permits` Argon2 buffers exist at
+//! once, and the others wait in a queue. On Linux those threads run at a lower scheduling
+//! priority (nice [`DEFAULT_NICE`] by default, see [`PasswordHasher::with_nice`]): when the CPU
+//! is otherwise idle they get all of it, but a request that needs a few microseconds of CPU is
+//! not queued behind whole time slices of hashing (`docs/benchmarks.md`). They are threads of
+//! their own because an unprivileged thread cannot raise its priority back, so lowering it on a
+//! thread of a shared pool would leak into the host's work. A queued computation whose caller
+//! has gone away (a client hung up) is skipped; one already running finishes, and keeps its
+//! thread until it does.
 
-use std::sync::Arc;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, mpsc};
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::{OnceCell, oneshot};
+
+/// The nice value of the hashing threads unless configured (`password_hash_nice`).
+pub const DEFAULT_NICE: u8 = 10;
+
+/// The highest nice value Linux has (the lowest priority).
+pub const MAX_NICE: u8 = 19;
 
 /// Argon2id cost parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,13 +80,71 @@ pub enum HashError {
     Join,
 }
 
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// The hashing threads: started on first use, ended when the hasher is dropped (the queue's
+/// sender goes away and each thread's `recv` fails).
+#[derive(Debug)]
+struct Workers {
+    queue: mpsc::Sender<Job>,
+}
+
+impl Workers {
+    fn start(threads: usize, nice: u8) -> Result<Self, HashError> {
+        let (queue, jobs) = mpsc::channel::<Job>();
+        let jobs = std::sync::Arc::new(Mutex::new(jobs));
+        for _ in 0..threads {
+            let jobs = jobs.clone();
+            std::thread::Builder::new()
+                .name("regstack-argon2".to_owned())
+                .spawn(move || {
+                    lower_priority(nice);
+                    loop {
+                        // The lock is held only while waiting for the next job.
+                        let job = match jobs.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .map_err(|e| HashError::Hash(format!("cannot start a hashing thread: {e}")))?;
+        }
+        Ok(Self { queue })
+    }
+}
+
+/// Lower the calling thread's scheduling priority to `nice` (Linux: per thread).
+#[cfg(target_os = "linux")]
+fn lower_priority(nice: u8) {
+    if nice == 0 {
+        return;
+    }
+    let tid = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), i32::from(nice)) {
+        tracing::warn!(
+            target: "regstack.password",
+            error = %e,
+            nice,
+            "could not lower the priority of a hashing thread; it runs at normal priority"
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority(_nice: u8) {}
+
 /// The password hasher of one regstack instance.
 #[derive(Debug)]
 pub struct PasswordHasher {
     params: Params,
     hash_params: HashParams,
     permits: usize,
-    semaphore: Arc<Semaphore>,
+    nice: u8,
+    workers: OnceLock<Result<Workers, String>>,
     dummy: OnceCell<String>,
     hashes: AtomicU64,
     verifications: AtomicU64,
@@ -91,7 +165,8 @@ impl PasswordHasher {
             params,
             hash_params,
             permits,
-            semaphore: Arc::new(Semaphore::new(permits)),
+            nice: DEFAULT_NICE,
+            workers: OnceLock::new(),
             dummy: OnceCell::new(),
             hashes: AtomicU64::new(0),
             verifications: AtomicU64::new(0),
@@ -103,9 +178,22 @@ impl PasswordHasher {
         self.hash_params
     }
 
-    /// The number of concurrent Argon2 computations allowed.
+    /// The number of concurrent Argon2 computations allowed (the number of hashing threads).
     pub fn permits(&self) -> usize {
         self.permits
+    }
+
+    /// Run the hashing threads at this nice value (0 = the process's own priority, up to
+    /// [`MAX_NICE`]; higher values are clamped). Linux only; elsewhere the threads keep the
+    /// process's priority. Takes effect when the threads start, at the first hash.
+    pub fn with_nice(mut self, nice: u8) -> Self {
+        self.nice = nice.min(MAX_NICE);
+        self
+    }
+
+    /// The nice value of the hashing threads.
+    pub fn nice(&self) -> u8 {
+        self.nice
     }
 
     /// How many hashes this hasher has computed (including the dummy).
@@ -126,21 +214,24 @@ impl PasswordHasher {
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let permit = self
-            .semaphore
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| HashError::Join)?;
-        // The permit moves into the blocking task: when the caller is cancelled (a client
-        // hangs up mid-login) the computation still runs to its end, and it must keep its
-        // permit until then, or more than `permits` Argon2 buffers would exist at once.
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            f()
-        })
-        .await
-        .map_err(|_| HashError::Join)
+        let workers = self
+            .workers
+            .get_or_init(|| Workers::start(self.permits, self.nice).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| HashError::Hash(e.clone()))?;
+        let (done, result) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            // Nobody is waiting any more (the caller was cancelled while queued): skip it.
+            if done.is_closed() {
+                return;
+            }
+            // A panic ends this computation, not the thread; the caller sees `Join`.
+            if let Ok(value) = std::panic::catch_unwind(AssertUnwindSafe(f)) {
+                let _ = done.send(value);
+            }
+        });
+        workers.queue.send(job).map_err(|_| HashError::Join)?;
+        result.await.map_err(|_| HashError::Join)
     }
 
     /// Hash a password into a PHC string with a fresh random salt.
@@ -212,6 +303,8 @@ impl PasswordHasher {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     fn fast() -> PasswordHasher {
@@ -312,6 +405,72 @@ mod tests {
         first.abort();
         h.run_blocking(job()).await.unwrap();
         assert_eq!(most.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_caller_gone_before_its_turn_is_skipped() {
+        let h = Arc::new(PasswordHasher::new(HashParams::default(), 1).unwrap());
+        let ran = Arc::new(AtomicU64::new(0));
+        let busy = {
+            let h = h.clone();
+            tokio::spawn(async move {
+                h.run_blocking(|| std::thread::sleep(std::time::Duration::from_millis(200)))
+                    .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        let queued = {
+            let (h, ran) = (h.clone(), ran.clone());
+            tokio::spawn(async move {
+                h.run_blocking(move || ran.fetch_add(1, Ordering::SeqCst))
+                    .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        queued.abort();
+        busy.await.unwrap().unwrap();
+        let after = {
+            let ran = ran.clone();
+            h.run_blocking(move || ran.fetch_add(10, Ordering::SeqCst))
+                .await
+                .unwrap()
+        };
+        assert_eq!(after, 0, "the abandoned job never ran");
+        assert_eq!(ran.load(Ordering::SeqCst), 10);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_computation_fails_only_its_caller() {
+        let h = PasswordHasher::new(HashParams::default(), 1).unwrap();
+        let failed = h.run_blocking(|| -> u32 { panic!("inside argon2") }).await;
+        assert!(matches!(failed, Err(HashError::Join)), "{failed:?}");
+        assert_eq!(
+            h.run_blocking(|| 7).await.unwrap(),
+            7,
+            "the thread survived"
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    fn own_nice() -> i32 {
+        rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_run_at_the_configured_nice() {
+        // Unprivileged, a thread cannot go below the nice it inherited.
+        let base = own_nice();
+        let default = fast();
+        assert_eq!(default.nice(), DEFAULT_NICE);
+        let seen = default.run_blocking(own_nice).await.unwrap();
+        assert_eq!(seen, base.max(i32::from(DEFAULT_NICE)));
+        let seen = fast().with_nice(0).run_blocking(own_nice).await.unwrap();
+        assert_eq!(seen, base);
+        let lowest = fast().with_nice(200);
+        assert_eq!(lowest.nice(), MAX_NICE);
+        assert_eq!(lowest.run_blocking(own_nice).await.unwrap(), 19);
+        assert_eq!(own_nice(), base, "the caller's thread is untouched");
     }
 
     #[tokio::test]

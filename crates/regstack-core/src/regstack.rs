@@ -164,7 +164,8 @@ impl RegStackBuilder {
                 parallelism: config.password_hash_parallelism,
             },
             permits,
-        )?;
+        )?
+        .with_nice(config.password_hash_nice);
         let jwt = JwtCodec::new(&config, clock.clone());
         let lockout = Lockout::new(
             stores.login_attempts.clone(),

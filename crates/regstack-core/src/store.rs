@@ -234,7 +234,43 @@ pub trait OAuthStateStore: Debug + Send + Sync + 'static {
     async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }
 
+/// What bearer authentication asks of the store for one request: whether the token's `jti`
+/// is revoked, and the user row it names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionLookup {
+    /// The `jti` is in the revocation store.
+    pub revoked: bool,
+    /// The user with the token's `sub` as id. May be `None` when `revoked` is true even though
+    /// the user exists (the separate path stops at the revocation).
+    pub user: Option<User>,
+}
+
+/// One look-up answering both questions of [`SessionLookup`], for backends whose users and
+/// revocations live in one database (a SQL join instead of two round trips: every
+/// authenticated request asks it, `docs/benchmarks.md`).
+///
+/// It is optional: [`Stores::session`] uses it only while [`SessionStore::serves`] says it
+/// reads the very `users` and `revocations` repositories in the [`Stores`]. A host that replaces
+/// either one therefore never gets answers from tables it no longer uses; it falls back to
+/// asking the two repositories.
+#[async_trait]
+pub trait SessionStore: Debug + Send + Sync + 'static {
+    /// Whether this look-up reads exactly these two repositories (compare with
+    /// [`same_store`]).
+    fn serves(&self, users: &Arc<dyn UserStore>, revocations: &Arc<dyn RevocationStore>) -> bool;
+    /// Whether `jti` is revoked, and the user `user_id` (a foreign id format is not found).
+    async fn lookup(&self, jti: &str, user_id: &str) -> StoreResult<SessionLookup>;
+}
+
+/// Whether two trait objects are the same object (data pointers compared, vtables ignored).
+pub fn same_store<T: ?Sized>(a: &Arc<T>, b: &Arc<T>) -> bool {
+    std::ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b))
+}
+
 /// Every repository regstack uses, as shareable trait objects.
+///
+/// Replace a repository by assigning its field; `sessions` is then ignored where it no longer
+/// matches (see [`SessionStore`]).
 #[derive(Debug, Clone)]
 pub struct Stores {
     pub users: Arc<dyn UserStore>,
@@ -244,6 +280,8 @@ pub struct Stores {
     pub mfa_codes: Arc<dyn MfaCodeStore>,
     pub oauth_identities: Arc<dyn OAuthIdentityStore>,
     pub oauth_states: Arc<dyn OAuthStateStore>,
+    /// The combined look-up of bearer authentication, when the backend has one.
+    pub sessions: Option<Arc<dyn SessionStore>>,
 }
 
 /// Counts of rows removed by [`Stores::purge_expired`].
@@ -257,6 +295,26 @@ pub struct PurgeReport {
 }
 
 impl Stores {
+    /// What bearer authentication needs: one query through [`Stores::sessions`] when it serves
+    /// these repositories, otherwise the revocation look-up and then the user look-up.
+    pub async fn session(&self, jti: &str, user_id: &str) -> StoreResult<SessionLookup> {
+        if let Some(sessions) = &self.sessions
+            && sessions.serves(&self.users, &self.revocations)
+        {
+            return sessions.lookup(jti, user_id).await;
+        }
+        if self.revocations.is_revoked(jti).await? {
+            return Ok(SessionLookup {
+                revoked: true,
+                user: None,
+            });
+        }
+        Ok(SessionLookup {
+            revoked: false,
+            user: self.users.get_by_id(user_id).await?,
+        })
+    }
+
     /// Delete expired rows everywhere (`spec/domain.md` §10.4).
     pub async fn purge_expired(
         &self,

@@ -240,6 +240,7 @@ impl Backend for MongoBackend {
             mfa_codes: Arc::new(self.mfa_codes()),
             oauth_identities: Arc::new(self.oauth_identities()),
             oauth_states: Arc::new(self.oauth_states()),
+            sessions: None,
         }
     }
 

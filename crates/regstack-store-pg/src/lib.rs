@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use regstack_core::store::{Backend, SchemaStatus, StoreResult, Stores};
+use regstack_core::store::{
+    Backend, RevocationStore, SchemaStatus, StoreResult, Stores, UserStore,
+};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
@@ -18,7 +20,7 @@ mod url;
 pub use crate::error::Error;
 pub use crate::repos::{
     PENDING_LOCK_CLASS, PgLoginAttempts, PgMfaCodes, PgOAuthIdentities, PgOAuthStates, PgPending,
-    PgRevocations, PgUsers,
+    PgRevocations, PgSessions, PgUsers,
 };
 pub use crate::schema::{HEAD_REVISION, REVISIONS, Revision, SCHEMA_LOCK_KEY};
 pub use crate::url::{SCHEMES, connect_options};
@@ -139,10 +141,17 @@ impl Backend for PgBackend {
     }
 
     fn stores(&self) -> Stores {
+        let users: Arc<dyn UserStore> = Arc::new(self.users());
+        let revocations: Arc<dyn RevocationStore> = Arc::new(self.revocations());
         Stores {
-            users: Arc::new(self.users()),
+            sessions: Some(Arc::new(PgSessions::new(
+                self.pool.clone(),
+                users.clone(),
+                revocations.clone(),
+            ))),
+            users,
             pending: Arc::new(self.pending()),
-            revocations: Arc::new(self.revocations()),
+            revocations,
             login_attempts: Arc::new(self.login_attempts()),
             mfa_codes: Arc::new(self.mfa_codes()),
             oauth_identities: Arc::new(self.oauth_identities()),

@@ -5,18 +5,22 @@
 //! … DO UPDATE`), except the pending-registration upsert, a delete + insert transaction
 //! serialised per email by a transaction-level advisory lock.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use regstack_core::batch::Batcher;
 use regstack_core::domain::{
     MfaCode, MfaKind, NewOAuthIdentity, NewPending, NewUser, OAuthIdentity, OAuthState,
     PendingRegistration, User, UserPatch,
 };
 use regstack_core::store::{
     LoginAttemptStore, MfaCodeStore, OAuthIdentityStore, OAuthStateStore, PendingStore,
-    RevocationStore, StoreError, StoreResult, UserCounts, UserStore,
+    RevocationStore, SessionLookup, SessionStore, StoreError, StoreResult, UserCounts, UserStore,
+    same_store,
 };
 use regstack_core::token::new_uuid_hex;
-use sqlx::postgres::PgRow;
+use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::{PgPool, Postgres, QueryBuilder, Row as _};
 
 use crate::error::store_err;
@@ -69,6 +73,159 @@ fn user_from_row(row: &PgRow) -> StoreResult<User> {
         last_login: get(row, "last_login")?,
         tokens_invalidated_after: get(row, "tokens_invalidated_after")?,
     })
+}
+
+/// Bearer authentication's look-up: `token_blacklist` and `users` in one statement, and the
+/// look-ups of concurrent requests in one statement too ([`Batcher`]), on a connection of its
+/// own: through the pool every statement would cost three round trips (sqlx `ping`s a
+/// connection before handing it out and again when it comes back), each waking a server
+/// process (`docs/benchmarks.md`).
+#[derive(Debug, Clone)]
+pub struct PgSessions {
+    pub(crate) users: Arc<dyn UserStore>,
+    pub(crate) revocations: Arc<dyn RevocationStore>,
+    pub(crate) batcher: Batcher<(String, String), SessionLookup>,
+}
+
+/// Most look-ups answered by one statement.
+const SESSION_BATCH: usize = 64;
+
+/// Batches in flight at once, each on a connection of its own. One: measured with 1, 2 and 3,
+/// one gave the most look-ups per second at 16 and at 64 concurrent requests (`docs/benchmarks.md`).
+const SESSION_BATCHES: usize = 1;
+
+impl PgSessions {
+    pub(crate) fn new(
+        pool: PgPool,
+        users: Arc<dyn UserStore>,
+        revocations: Arc<dyn RevocationStore>,
+    ) -> Self {
+        let conn = Arc::new(SessionConnections {
+            pool,
+            idle: std::sync::Mutex::new(Vec::new()),
+        });
+        let batcher = Batcher::new(SESSION_BATCHES, SESSION_BATCH, move |keys| {
+            let conn = conn.clone();
+            Box::pin(async move { conn.lookup(keys).await })
+        });
+        Self {
+            users,
+            revocations,
+            batcher,
+        }
+    }
+}
+
+/// The session look-up's connections, at most one per batch in flight: each taken from the
+/// pool once (so the pool's `after_connect` set-up, such as a `search_path`, applies) and
+/// detached from it, so it is neither pinged nor counted against the pool's size. A connection
+/// that fails in the driver (the server closed it, a network error) is dropped, and a statement
+/// that failed on a connection kept from before is retried once on a fresh one: it only reads.
+#[derive(Debug)]
+struct SessionConnections {
+    pool: PgPool,
+    idle: std::sync::Mutex<Vec<PgConnection>>,
+}
+
+impl SessionConnections {
+    fn take_idle(&self) -> Option<PgConnection> {
+        self.idle.lock().ok().and_then(|mut idle| idle.pop())
+    }
+
+    async fn lookup(&self, keys: Vec<(String, String)>) -> StoreResult<Vec<SessionLookup>> {
+        let (jtis, ids): (Vec<String>, Vec<String>) = keys.into_iter().unzip();
+        let mut kept = self.take_idle();
+        let (rows, conn) = loop {
+            let reused = kept.is_some();
+            let mut conn = match kept.take() {
+                Some(conn) => conn,
+                None => self.connect().await?,
+            };
+            let result = sqlx::query(concat!(
+                "SELECT EXISTS (SELECT 1 FROM token_blacklist \
+                 WHERE token_blacklist.jti = q.jti) AS revoked, ",
+                user_cols!(),
+                " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS q (jti, uid, ord) \
+                 LEFT JOIN users ON users.id = q.uid ORDER BY q.ord"
+            ))
+            .bind(&jtis)
+            .bind(&ids)
+            .fetch_all(&mut conn)
+            .await;
+            match result {
+                Ok(rows) => break (rows, conn),
+                // Dropped: sqlx closes it. Retried only when it had served before.
+                Err(e) if is_connection_failure(&e) && reused => {}
+                Err(e) if is_connection_failure(&e) => return Err(store_err("session")(e)),
+                Err(e) => {
+                    self.put_back(conn);
+                    return Err(store_err("session")(e));
+                }
+            }
+        };
+        self.put_back(conn);
+        rows.iter()
+            .map(|row| {
+                let found: Option<String> = get(row, "id")?;
+                Ok(SessionLookup {
+                    revoked: get(row, "revoked")?,
+                    user: found.map(|_| user_from_row(row)).transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    /// A connection of the pool, detached, planning the look-up once: with the server's
+    /// default `plan_cache_mode` every execution of the prepared statement is planned anew
+    /// (its array arguments make each custom plan look cheaper than a generic one), and
+    /// planning costs more than running it.
+    async fn connect(&self) -> StoreResult<PgConnection> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(store_err("session"))?
+            .detach();
+        sqlx::query("SET plan_cache_mode = force_generic_plan")
+            .execute(&mut conn)
+            .await
+            .map_err(store_err("session"))?;
+        Ok(conn)
+    }
+
+    fn put_back(&self, conn: PgConnection) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(conn);
+        }
+    }
+}
+
+/// Whether `e` leaves the connection unusable (as opposed to an error the server reported for
+/// the statement, or a value that did not decode).
+fn is_connection_failure(e: &sqlx::Error) -> bool {
+    !matches!(
+        e,
+        sqlx::Error::Database(_)
+            | sqlx::Error::RowNotFound
+            | sqlx::Error::ColumnDecode { .. }
+            | sqlx::Error::ColumnNotFound(_)
+            | sqlx::Error::ColumnIndexOutOfBounds { .. }
+            | sqlx::Error::Decode(_)
+            | sqlx::Error::TypeNotFound { .. }
+    )
+}
+
+#[async_trait]
+impl SessionStore for PgSessions {
+    fn serves(&self, users: &Arc<dyn UserStore>, revocations: &Arc<dyn RevocationStore>) -> bool {
+        same_store(&self.users, users) && same_store(&self.revocations, revocations)
+    }
+
+    async fn lookup(&self, jti: &str, user_id: &str) -> StoreResult<SessionLookup> {
+        self.batcher
+            .load((jti.to_owned(), user_id.to_owned()))
+            .await
+    }
 }
 
 /// The `users` table.

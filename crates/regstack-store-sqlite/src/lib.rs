@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use regstack_core::store::{Backend, SchemaStatus, StoreResult, Stores};
+use regstack_core::store::{
+    Backend, RevocationStore, SchemaStatus, StoreResult, Stores, UserStore,
+};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
@@ -25,7 +27,7 @@ mod url;
 pub use crate::error::Error;
 pub use crate::repos::{
     SqliteLoginAttempts, SqliteMfaCodes, SqliteOAuthIdentities, SqliteOAuthStates, SqlitePending,
-    SqliteRevocations, SqliteUsers,
+    SqliteRevocations, SqliteSessions, SqliteUsers,
 };
 pub use crate::schema::{HEAD_REVISION, REVISIONS, Revision};
 pub use crate::url::{Location, parse_url};
@@ -256,10 +258,17 @@ impl Backend for SqliteBackend {
     }
 
     fn stores(&self) -> Stores {
+        let users: Arc<dyn UserStore> = Arc::new(self.users());
+        let revocations: Arc<dyn RevocationStore> = Arc::new(self.revocations());
         Stores {
-            users: Arc::new(self.users()),
+            sessions: Some(Arc::new(SqliteSessions::new(
+                self.pools.clone(),
+                users.clone(),
+                revocations.clone(),
+            ))),
+            users,
             pending: Arc::new(self.pending()),
-            revocations: Arc::new(self.revocations()),
+            revocations,
             login_attempts: Arc::new(self.login_attempts()),
             mfa_codes: Arc::new(self.mfa_codes()),
             oauth_identities: Arc::new(self.oauth_identities()),

@@ -4,15 +4,19 @@
 //! transaction (`BEGIN IMMEDIATE`), goes to the single-connection writer pool, so writers are
 //! serialised inside the process and never see `database is locked`.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use regstack_core::batch::Batcher;
 use regstack_core::domain::{
     MfaCode, MfaKind, NewOAuthIdentity, NewPending, NewUser, OAuthIdentity, OAuthState,
     PendingRegistration, User, UserPatch,
 };
 use regstack_core::store::{
     LoginAttemptStore, MfaCodeStore, OAuthIdentityStore, OAuthStateStore, PendingStore,
-    RevocationStore, StoreError, StoreResult, UserCounts, UserStore,
+    RevocationStore, SessionLookup, SessionStore, StoreError, StoreResult, UserCounts, UserStore,
+    same_store,
 };
 use regstack_core::token::new_uuid_hex;
 use sqlx::sqlite::SqliteRow;
@@ -78,6 +82,163 @@ fn user_from_row(row: &SqliteRow) -> StoreResult<User> {
         last_login: get_opt_dt(row, "last_login")?,
         tokens_invalidated_after: get_opt_dt(row, "tokens_invalidated_after")?,
     })
+}
+
+/// Bearer authentication's look-up: `token_blacklist` and `users` in one query, and the
+/// look-ups of concurrent requests in one query too ([`Batcher`]): a round trip to a reader
+/// connection's worker thread costs more than the query (`docs/benchmarks.md`).
+#[derive(Debug, Clone)]
+pub struct SqliteSessions {
+    pub(crate) users: Arc<dyn UserStore>,
+    pub(crate) revocations: Arc<dyn RevocationStore>,
+    pub(crate) batcher: Batcher<(String, String), SessionLookup>,
+}
+
+/// Most look-ups answered by one query.
+const SESSION_BATCH: usize = 64;
+
+/// Batches in flight at once. One: a second batch in flight would take requests the first
+/// could have answered in the same round trip; measured, 1 gave 1.5× the throughput of 4
+/// (`docs/benchmarks.md`).
+const SESSION_BATCHES: usize = 1;
+
+impl SqliteSessions {
+    pub(crate) fn new(
+        pools: Pools,
+        users: Arc<dyn UserStore>,
+        revocations: Arc<dyn RevocationStore>,
+    ) -> Self {
+        let batcher = Batcher::new(SESSION_BATCHES, SESSION_BATCH, move |keys| {
+            let pools = pools.clone();
+            Box::pin(async move { lookup_sessions(&pools, keys).await })
+        });
+        Self {
+            users,
+            revocations,
+            batcher,
+        }
+    }
+}
+
+/// `(jti, user id)` pairs → answers in the same order, in one statement. The pairs travel as
+/// one JSON array (so every batch size uses the same prepared statement) and the answers come
+/// back as one JSON array in one row: sqlx hands each result row from the connection's thread
+/// to the caller on its own, a wake-up each.
+async fn lookup_sessions(
+    pools: &Pools,
+    keys: Vec<(String, String)>,
+) -> StoreResult<Vec<SessionLookup>> {
+    let pairs = serde_json::to_string(&keys)
+        .map_err(|e| StoreError::Corrupt(format!("session keys: {e}")))?;
+    let answers: Option<String> = pools
+        .read(async |c| {
+            sqlx::query_scalar(
+                "SELECT json_group_array(json_array(q.k, \
+                 EXISTS (SELECT 1 FROM token_blacklist WHERE token_blacklist.jti = q.jti), \
+                 users.id, users.email, users.hashed_password, users.is_active, \
+                 users.is_verified, users.is_superuser, users.full_name, users.phone_number, \
+                 users.is_mfa_enabled, users.created_at, users.updated_at, users.last_login, \
+                 users.tokens_invalidated_after)) \
+                 FROM (SELECT key AS k, json_extract(value, '$[0]') AS jti, \
+                 json_extract(value, '$[1]') AS uid FROM json_each(?)) AS q \
+                 LEFT JOIN users ON users.id = q.uid",
+            )
+            .bind(pairs)
+            .fetch_one(c)
+            .await
+        })
+        .await
+        .map_err(store_err("session"))?;
+    let answers: Vec<SessionRow> = serde_json::from_str(answers.as_deref().unwrap_or("[]"))
+        .map_err(|e| StoreError::Corrupt(format!("session look-up: {e}")))?;
+    let mut out: Vec<Option<SessionLookup>> = vec![None; keys.len()];
+    for row in answers {
+        let slot = out
+            .get_mut(row.0)
+            .ok_or_else(|| StoreError::Corrupt(format!("session look-up: index {}", row.0)))?;
+        *slot = Some(row.into_lookup()?);
+    }
+    out.into_iter()
+        .map(|a| a.ok_or_else(|| StoreError::Corrupt("session look-up: missing answer".into())))
+        .collect()
+}
+
+/// One answer of [`lookup_sessions`]: index, revoked, then the user columns (all null when
+/// there is no such user), in `user_cols!` order.
+#[derive(serde::Deserialize)]
+struct SessionRow(
+    usize,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+impl SessionRow {
+    fn into_lookup(self) -> StoreResult<SessionLookup> {
+        fn flag(v: Option<i64>, col: &str) -> StoreResult<bool> {
+            v.map(|v| v != 0)
+                .ok_or_else(|| StoreError::Corrupt(format!("column {col}: null")))
+        }
+        fn text(v: Option<String>, col: &str) -> StoreResult<String> {
+            v.ok_or_else(|| StoreError::Corrupt(format!("column {col}: null")))
+        }
+        fn dt(v: Option<String>, col: &str) -> StoreResult<Option<DateTime<Utc>>> {
+            v.map(|raw| {
+                time::parse(&raw).ok_or_else(|| {
+                    StoreError::Corrupt(format!("column {col}: bad datetime {raw:?}"))
+                })
+            })
+            .transpose()
+        }
+        let user = match self.2 {
+            None => None,
+            Some(id) => Some(User {
+                id,
+                email: text(self.3, "email")?,
+                hashed_password: self.4,
+                is_active: flag(self.5, "is_active")?,
+                is_verified: flag(self.6, "is_verified")?,
+                is_superuser: flag(self.7, "is_superuser")?,
+                full_name: self.8,
+                phone_number: self.9,
+                is_mfa_enabled: flag(self.10, "is_mfa_enabled")?,
+                created_at: dt(self.11, "created_at")?
+                    .ok_or_else(|| StoreError::Corrupt("column created_at: null".into()))?,
+                updated_at: dt(self.12, "updated_at")?
+                    .ok_or_else(|| StoreError::Corrupt("column updated_at: null".into()))?,
+                last_login: dt(self.13, "last_login")?,
+                tokens_invalidated_after: dt(self.14, "tokens_invalidated_after")?,
+            }),
+        };
+        Ok(SessionLookup {
+            revoked: self.1 != 0,
+            user,
+        })
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqliteSessions {
+    fn serves(&self, users: &Arc<dyn UserStore>, revocations: &Arc<dyn RevocationStore>) -> bool {
+        same_store(&self.users, users) && same_store(&self.revocations, revocations)
+    }
+
+    async fn lookup(&self, jti: &str, user_id: &str) -> StoreResult<SessionLookup> {
+        self.batcher
+            .load((jti.to_owned(), user_id.to_owned()))
+            .await
+    }
 }
 
 /// The `users` table.

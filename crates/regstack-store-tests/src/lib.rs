@@ -83,7 +83,7 @@ impl<F: Fixture> MaybeFixture for Option<F> {
 /// reference: microsecond datetimes, new id on a pending upsert).
 ///
 /// Groups: `users`, `pending`, `revocations`, `login_attempts`, `mfa_codes`,
-/// `oauth_identities`, `oauth_states`, `stores`.
+/// `oauth_identities`, `oauth_states`, `stores`, `sessions`.
 #[macro_export]
 macro_rules! conformance_tests {
     ($factory:expr $(,)?) => {
@@ -100,7 +100,8 @@ macro_rules! conformance_tests {
             mfa_codes,
             oauth_identities,
             oauth_states,
-            stores
+            stores,
+            sessions
         );
     };
     ($factory:expr; capabilities = $caps:expr; $($group:ident),+ $(,)?) => {
@@ -198,6 +199,13 @@ macro_rules! __conformance_group {
             purge_expired_everywhere,
         );
     };
+    (sessions, $factory:expr, $caps:expr) => {
+        $crate::__conformance_cases!(sessions, $factory, $caps;
+            lookup_agrees_with_the_repositories,
+            concurrent_lookups_each_get_their_own_answer,
+            a_replaced_repository_is_asked,
+        );
+    };
 }
 
 #[doc(hidden)]
@@ -244,6 +252,7 @@ mod tests {
         ),
         ("oauth_states", include_str!("cases/oauth_states.rs")),
         ("stores", include_str!("cases/stores.rs")),
+        ("sessions", include_str!("cases/sessions.rs")),
     ];
 
     /// Every `pub async fn` case is listed in the macro, and nothing else is.

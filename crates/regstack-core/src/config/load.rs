@@ -696,6 +696,10 @@ fn apply_top(c: &mut RegStackConfig, key: &str, raw: Raw) -> Result<(), ConfigEr
         "password_hash_concurrency" => {
             c.password_hash_concurrency = Some(f.int(raw, Some(1), None)?)
         }
+        "password_hash_nice" => {
+            c.password_hash_nice =
+                f.int(raw, Some(0), Some(i128::from(crate::password::MAX_NICE)))?
+        }
         "max_body_bytes" => c.max_body_bytes = f.int(raw, Some(1024), None)?,
 
         // Unknown keys (legacy `login_max_per_minute`, `cookie_domain`, …) are ignored.

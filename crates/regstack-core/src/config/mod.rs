@@ -523,6 +523,11 @@ pub struct RegStackConfig {
     /// blocking pool; `None` (default) means the number of CPU cores; ≥ 1
     /// when set. Env `REGSTACK_PASSWORD_HASH_CONCURRENCY`.
     pub password_hash_concurrency: Option<usize>,
+    /// **Rust-only addition.** Nice value of the hashing threads on Linux
+    /// (default 10; 0 = the process's own priority; 0 ..= 19). Idle CPU still
+    /// goes to hashing; under contention cheap requests go first.
+    /// Env `REGSTACK_PASSWORD_HASH_NICE`.
+    pub password_hash_nice: u8,
     /// **Rust-only addition.** Largest accepted request body in bytes
     /// (default 65536), ≥ 1024. Env `REGSTACK_MAX_BODY_BYTES`.
     pub max_body_bytes: usize,
@@ -600,6 +605,7 @@ impl Default for RegStackConfig {
             password_hash_iterations: 3,
             password_hash_parallelism: 4,
             password_hash_concurrency: None,
+            password_hash_nice: crate::password::DEFAULT_NICE,
             max_body_bytes: 65_536,
         }
     }
@@ -760,6 +766,12 @@ impl RegStackConfig {
         if let Some(n) = self.password_hash_concurrency {
             check_range("password_hash_concurrency", n, Some(1), None)?;
         }
+        check_range(
+            "password_hash_nice",
+            self.password_hash_nice,
+            Some(0),
+            Some(i128::from(crate::password::MAX_NICE)),
+        )?;
         check_range("max_body_bytes", self.max_body_bytes, Some(1024), None)?;
         Ok(())
     }

@@ -115,6 +115,7 @@ fn defaults_match_the_spec() {
     assert_eq!(c.password_hash_iterations, 3);
     assert_eq!(c.password_hash_parallelism, 4);
     assert_eq!(c.password_hash_concurrency, None);
+    assert_eq!(c.password_hash_nice, 10);
     assert_eq!(c.max_body_bytes, 65_536);
 
     c.validate().unwrap();
@@ -929,6 +930,12 @@ const RANGES: &[(&str, &str, i64, Option<i64>)] = &[
         "REGSTACK_PASSWORD_HASH_CONCURRENCY",
         1,
         None,
+    ),
+    (
+        "password_hash_nice",
+        "REGSTACK_PASSWORD_HASH_NICE",
+        0,
+        Some(19),
     ),
     ("max_body_bytes", "REGSTACK_MAX_BODY_BYTES", 1024, None),
 ];

@@ -8,5 +8,6 @@ pub mod oauth_identities;
 pub mod oauth_states;
 pub mod pending;
 pub mod revocations;
+pub mod sessions;
 pub mod stores;
 pub mod users;
