@@ -1,8 +1,10 @@
 //! `cargo xtask bench [--quick] [--only sqlite|postgres] [--filter TEXT] [--permits N]`: build
-//! `regstack` (its default features) and the load generator (`crates/regstack-bench`) in
-//! release mode, then run the generator against the binary: SQLite always, PostgreSQL when a
-//! server answers on 127.0.0.1:5432 (reported as skipped when the binary lacks the backend).
-//! The generator prints the table and exits non-zero when a bar fails (`docs/benchmarks.md`).
+//! `regstack` with the backends it measures (SQLite, PostgreSQL; no MongoDB, mail or SMS
+//! transports, which the scenarios never reach and which would double a cold build) and the
+//! load generator (`crates/regstack-bench`) with release settings into `target/bench-server/`,
+//! then run the generator against the binary: SQLite always, PostgreSQL when a server answers
+//! on 127.0.0.1:5432. The generator prints the table and exits non-zero when a bar fails
+//! (`docs/benchmarks.md`).
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -10,6 +12,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::{cargo, root, run};
+
+/// The cargo profile of the benchmark build (`Cargo.toml`: release settings).
+const PROFILE: &str = "bench-server";
 
 /// The admin URL the generator creates (and drops) its PostgreSQL database through.
 const PG_ADMIN_URL: &str = "postgresql://postgres@127.0.0.1:5432/postgres";
@@ -25,16 +30,24 @@ fn postgres_reachable() -> bool {
 
 pub fn bench(extra: &[String]) -> Result<(), String> {
     let mut build = cargo();
-    build.args(["build", "--release", "--package", "regstack-cli"]);
-    run("cargo build --release -p regstack-cli", build)?;
-    let mut build = cargo();
-    build.args(["build", "--release", "--package", "regstack-bench"]);
-    run("cargo build --release -p regstack-bench", build)?;
-    let release = target_dir().join("release");
-    let mut cmd = Command::new(release.join("regstack-bench"));
+    build.args([
+        "build",
+        "--profile",
+        PROFILE,
+        "--package",
+        "regstack-cli",
+        "--package",
+        "regstack-bench",
+        "--no-default-features",
+        "--features",
+        "regstack-cli/postgres",
+    ]);
+    run("cargo build (bench-server profile)", build)?;
+    let bin = target_dir().join(PROFILE);
+    let mut cmd = Command::new(bin.join("regstack-bench"));
     cmd.current_dir(root())
         .arg("--server")
-        .arg(release.join("regstack"));
+        .arg(bin.join("regstack"));
     if postgres_reachable() {
         cmd.args(["--postgres", PG_ADMIN_URL]);
     }

@@ -10,6 +10,7 @@
 //! ```text
 //! regstack-bench --server target/release/regstack [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
 //!                [--quick] [--only sqlite|postgres] [--filter <scenario name part>] [--permits N]
+//!                [--nice N]
 //! ```
 
 mod load;
@@ -51,6 +52,8 @@ struct Args {
     filter: Option<String>,
     /// Argon2 permits of the server and of the in-process measurement (default: the cores).
     permits: Option<usize>,
+    /// Nice value of the hashing threads, server and in-process (default: regstack's).
+    nice: Option<u8>,
 }
 
 impl Args {
@@ -67,6 +70,7 @@ fn parse_args() -> Result<Args, String> {
         only: None,
         filter: None,
         permits: None,
+        nice: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -80,6 +84,10 @@ fn parse_args() -> Result<Args, String> {
                 let n = it.next().ok_or("--permits needs a number")?;
                 args.permits = Some(n.parse().map_err(|_| format!("--permits {n}"))?);
             }
+            "--nice" => {
+                let n = it.next().ok_or("--nice needs a number")?;
+                args.nice = Some(n.parse().map_err(|_| format!("--nice {n}"))?);
+            }
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
@@ -89,6 +97,13 @@ fn parse_args() -> Result<Args, String> {
     args.server = std::fs::canonicalize(&args.server)
         .map_err(|e| format!("{}: {e}", args.server.display()))?;
     Ok(args)
+}
+
+/// How the server (and the in-process measurement) hashes: `permits` threads at `nice`.
+#[derive(Debug, Clone, Copy)]
+struct Hashing {
+    permits: usize,
+    nice: u8,
 }
 
 /// How long each kind of scenario runs.
@@ -193,7 +208,7 @@ async fn tokens(srv: &Server, emails: &[String]) -> Result<Vec<String>, String> 
 
 /// Argon2id verifications at these parameters and permits, in this process, with `concurrency`
 /// verifications outstanding at all times: the count inside the window (`ok`, `elapsed`).
-async fn raw_argon2(permits: usize, concurrency: usize, t: Timing) -> Result<Stats, String> {
+async fn raw_argon2(hashing: Hashing, concurrency: usize, t: Timing) -> Result<Stats, String> {
     let hasher = Arc::new(
         PasswordHasher::new(
             HashParams {
@@ -201,9 +216,10 @@ async fn raw_argon2(permits: usize, concurrency: usize, t: Timing) -> Result<Sta
                 iterations: server::ITERATIONS,
                 parallelism: server::PARALLELISM,
             },
-            permits,
+            hashing.permits,
         )
-        .map_err(|e| e.to_string())?,
+        .map_err(|e| e.to_string())?
+        .with_nice(hashing.nice),
     );
     let phc = Arc::new(hasher.hash(PASSWORD).await.map_err(|e| e.to_string())?);
     let start = Instant::now();
@@ -274,7 +290,7 @@ async fn run_backend(
     args: &Args,
     name: &'static str,
     db: &Database,
-    permits: usize,
+    hashing: Hashing,
     t: Timing,
     log: &mut String,
 ) -> Result<BackendRun, StartError> {
@@ -290,13 +306,13 @@ async fn run_backend(
     if matches!(db, Database::Sqlite) {
         for i in 0..EXTRA_STARTS {
             let d = dir.join(format!("start-{i}"));
-            let s = Server::start(&args.server, &d, db, permits).await?;
+            let s = Server::start(&args.server, &d, db, hashing).await?;
             run.starts_ms
                 .push(s.start_to_first_200.as_secs_f64() * 1000.0);
             s.stop();
         }
     }
-    let mut srv = Server::start(&args.server, &dir, db, permits).await?;
+    let mut srv = Server::start(&args.server, &dir, db, hashing).await?;
     run.starts_ms
         .push(srv.start_to_first_200.as_secs_f64() * 1000.0);
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -356,7 +372,7 @@ async fn run_backend(
         // The raw Argon2 rate, measured in this process right before the logins it bounds.
         let mut per_second = 5.0;
         if args.wants(RAW_ARGON2) {
-            let raw = raw_argon2(permits, conns, t)
+            let raw = raw_argon2(hashing, conns, t)
                 .await
                 .map_err(StartError::Other)?;
             per_second = raw.rate().max(0.5);
@@ -615,11 +631,16 @@ async fn main() -> ExitCode {
     let t = Timing::new(args.quick);
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let permits = args.permits.unwrap_or(cores);
+    let hashing = Hashing {
+        permits,
+        nice: args.nice.unwrap_or(regstack_core::password::DEFAULT_NICE),
+    };
     eprintln!(
-        "regstack-bench: {cores} cores, Argon2id m={} KiB t={} p={}, {permits} permits",
+        "regstack-bench: {cores} cores, Argon2id m={} KiB t={} p={}, {permits} permits, nice {}",
         server::MEMORY_KIB,
         server::ITERATIONS,
-        server::PARALLELISM
+        server::PARALLELISM,
+        hashing.nice
     );
     let mut runs = Vec::new();
     let mut notes = Vec::new();
@@ -628,7 +649,7 @@ async fn main() -> ExitCode {
     let wants = |b: &str| args.only.as_deref().is_none_or(|o| o == b);
 
     if wants("sqlite") {
-        match run_backend(&args, "sqlite", &Database::Sqlite, permits, t, &mut log).await {
+        match run_backend(&args, "sqlite", &Database::Sqlite, hashing, t, &mut log).await {
             Ok(r) => runs.push(r),
             Err(StartError::BackendNotBuilt(e) | StartError::Other(e)) => {
                 notes.push(format!("sqlite: failed: {e}"));
@@ -648,7 +669,7 @@ async fn main() -> ExitCode {
                             admin_url: admin_url.clone(),
                             name: name.clone(),
                         };
-                        match run_backend(&args, "postgres", &db, permits, t, &mut log).await {
+                        match run_backend(&args, "postgres", &db, hashing, t, &mut log).await {
                             Ok(r) => runs.push(r),
                             Err(StartError::BackendNotBuilt(_)) => {
                                 notes.push("postgres: skipped (backend not built)".into());

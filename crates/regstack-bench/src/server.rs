@@ -80,7 +80,7 @@ impl Server {
         binary: &Path,
         dir: &Path,
         db: &Database,
-        permits: usize,
+        hashing: crate::Hashing,
     ) -> Result<Server, StartError> {
         let other = StartError::Other;
         std::fs::create_dir_all(dir).map_err(|e| other(format!("{}: {e}", dir.display())))?;
@@ -106,7 +106,11 @@ impl Server {
                 "REGSTACK_PASSWORD_HASH_PARALLELISM",
                 &PARALLELISM.to_string(),
             ),
-            ("REGSTACK_PASSWORD_HASH_CONCURRENCY", &permits.to_string()),
+            (
+                "REGSTACK_PASSWORD_HASH_CONCURRENCY",
+                &hashing.permits.to_string(),
+            ),
+            ("REGSTACK_PASSWORD_HASH_NICE", &hashing.nice.to_string()),
             ("RUST_LOG", "warn,regstack.cli=info"),
         ]
         .into_iter()

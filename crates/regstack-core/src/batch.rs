@@ -11,7 +11,9 @@
 //! - While fewer than `max_running` batches are in flight, a caller that finds no batch
 //!   starting starts one at once, so a lone caller waits for nothing but its own query.
 //! - A running batch, when its query returns, takes whatever queued up meanwhile (up to
-//!   `max_batch`) as its next batch, until the queue is empty.
+//!   `max_batch`) as its next batch, until the queue is empty. Before taking the queue it
+//!   yields once to the tasks already runnable on its worker, so requests that have just
+//!   arrived join it.
 //! - Batches run in tasks of their own: a caller that goes away (a client hung up) cancels
 //!   only its own wait, never the query others are waiting for. A key whose caller is gone
 //!   before its batch starts is left out.
@@ -126,6 +128,12 @@ impl<K: Send + 'static, V: Send + 'static> Inner<K, V> {
             done: false,
         };
         loop {
+            // Let the tasks already runnable on this worker (requests that have just arrived)
+            // run first, so they join this batch instead of waiting a whole round trip for the
+            // next one. Alone on its worker the task resumes at once. Measured on PostgreSQL
+            // at 16 concurrent requests: +20 % look-ups per second, a third less server CPU
+            // per look-up (`docs/benchmarks.md`).
+            tokio::task::yield_now().await;
             let batch: Vec<Waiting<K, V>> = {
                 let mut state = this.lock();
                 state.queue.retain(|w| !w.answer.is_closed());

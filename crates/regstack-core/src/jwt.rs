@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
@@ -86,10 +87,113 @@ pub struct Extra {
     pub phone: Option<String>,
 }
 
+/// The claims [`JwtCodec::decode`] reads, typed (a map of JSON values costs dozens of
+/// allocations per request). A claim of the wrong JSON type counts as absent, as when they were
+/// read from a map: `sub`, `jti` and `purpose` must be strings, `iat` and `exp` numbers, and a
+/// non-string `new_email` or `phone` is missing. Other claims are skipped.
+#[derive(Deserialize)]
+struct RawClaims {
+    #[serde(default)]
+    sub: Scalar,
+    #[serde(default)]
+    jti: Scalar,
+    #[serde(default)]
+    iat: Scalar,
+    #[serde(default)]
+    exp: Scalar,
+    #[serde(default)]
+    purpose: Scalar,
+    #[serde(default)]
+    aud: Option<Value>,
+    #[serde(default)]
+    new_email: Scalar,
+    #[serde(default)]
+    phone: Scalar,
+}
+
+/// One claim's value: a string, a number, or anything else (skipped without being kept).
+#[derive(Debug, Default, PartialEq)]
+enum Scalar {
+    Text(String),
+    Number(f64),
+    #[default]
+    Other,
+}
+
+impl Scalar {
+    fn text(self) -> Option<String> {
+        match self {
+            Scalar::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn number(self) -> Option<f64> {
+        match self {
+            Scalar::Number(n) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar::Text(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Scalar, E> {
+                Ok(Scalar::Text(v))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar::Number(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar::Number(v as f64))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar::Number(v as f64))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Scalar, E> {
+                Ok(Scalar::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Scalar, E> {
+                Ok(Scalar::Other)
+            }
+            fn visit_none<E>(self) -> Result<Scalar, E> {
+                Ok(Scalar::Other)
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Scalar, D::Error> {
+                Scalar::deserialize(d)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Scalar, A::Error> {
+                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Other)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Scalar, A::Error> {
+                while a
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Scalar::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// Issues and verifies regstack JWTs.
 pub struct JwtCodec {
     algorithm: Algorithm,
     keys: Vec<(EncodingKey, DecodingKey)>,
+    /// What jsonwebtoken checks: the signature and the algorithm only (the claims are checked
+    /// by [`JwtCodec::decode`] itself). Built once: it allocates.
+    validation: Validation,
     audience: Option<String>,
     ttls: [i64; 5],
     clock: Arc<dyn Clock>,
@@ -129,9 +233,15 @@ impl JwtCodec {
             })
             .collect();
         let mfa = config.mfa_pending_token_ttl_seconds;
+        let mut validation = Validation::new(algorithm);
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
         Self {
             algorithm,
             keys,
+            validation,
             audience: config.jwt_audience.clone(),
             ttls: [
                 config.jwt_ttl_seconds,
@@ -191,30 +301,21 @@ impl JwtCodec {
 
     /// Verify a token of the expected purpose (signature, algorithm, claims, audience, expiry).
     pub fn decode(&self, token: &str, purpose: Purpose) -> Result<Claims, InvalidToken> {
-        let mut validation = Validation::new(self.algorithm);
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.validate_aud = false;
-        validation.required_spec_claims.clear();
-        let data = jsonwebtoken::decode::<Map<String, Value>>(
+        let data = jsonwebtoken::decode::<RawClaims>(
             token,
             &self.keys[purpose.index()].1,
-            &validation,
+            &self.validation,
         )
         .map_err(|_| InvalidToken)?;
         let c = data.claims;
-        let sub = c.get("sub").and_then(Value::as_str).ok_or(InvalidToken)?;
-        let jti = c.get("jti").and_then(Value::as_str).ok_or(InvalidToken)?;
-        let iat = c.get("iat").and_then(Value::as_f64).ok_or(InvalidToken)?;
-        let exp = c.get("exp").and_then(Value::as_f64).ok_or(InvalidToken)?;
-        let claimed = c
-            .get("purpose")
-            .and_then(Value::as_str)
-            .ok_or(InvalidToken)?;
-        if claimed != purpose.as_str() {
+        let sub = c.sub.text().ok_or(InvalidToken)?;
+        let jti = c.jti.text().ok_or(InvalidToken)?;
+        let iat = c.iat.number().ok_or(InvalidToken)?;
+        let exp = c.exp.number().ok_or(InvalidToken)?;
+        if c.purpose.text().as_deref() != Some(purpose.as_str()) {
             return Err(InvalidToken);
         }
-        match (&self.audience, c.get("aud")) {
+        match (&self.audience, c.aud.as_ref()) {
             (Some(want), Some(Value::String(got))) if got == want => {}
             (Some(want), Some(Value::Array(list)))
                 if list.iter().any(|v| v.as_str() == Some(want.as_str())) => {}
@@ -224,11 +325,8 @@ impl JwtCodec {
             (None, Some(Value::Array(a))) if a.is_empty() => {}
             (None, Some(_)) => return Err(InvalidToken),
         }
-        let new_email = c
-            .get("new_email")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        let phone = c.get("phone").and_then(Value::as_str).map(str::to_owned);
+        let new_email = c.new_email.text();
+        let phone = c.phone.text();
         match purpose {
             Purpose::EmailChange if new_email.is_none() => return Err(InvalidToken),
             Purpose::PhoneSetup if phone.is_none() => return Err(InvalidToken),
@@ -246,8 +344,8 @@ impl JwtCodec {
             .ok_or(InvalidToken)?;
         let exp = DateTime::from_timestamp(exp_secs, 0).ok_or(InvalidToken)?;
         Ok(Claims {
-            sub: sub.to_owned(),
-            jti: jti.to_owned(),
+            sub,
+            jti,
             iat,
             exp,
             purpose,
@@ -361,6 +459,72 @@ mod tests {
                 .as_deref(),
             Some("b@example.com")
         );
+    }
+
+    /// A token signed with the right key but with hand-written claims.
+    fn signed(claims: Value, purpose: Purpose) -> String {
+        let key = derive_key(&"x".repeat(40), purpose);
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(&key),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn claims_of_the_wrong_json_type_are_absent() {
+        let now = 1_767_225_600_i64;
+        let clock = Arc::new(FrozenClock::new(at(now, 0)));
+        let codec = JwtCodec::new(&config(), clock);
+        let base = || {
+            serde_json::json!({
+                "sub": "u1", "jti": "j1", "iat": now as f64 + 0.25, "exp": now + 60,
+                "purpose": "session",
+            })
+        };
+        let decode =
+            |claims: Value| codec.decode(&signed(claims, Purpose::Session), Purpose::Session);
+        // Integers and floats are both numbers; unknown claims of any shape are skipped.
+        let mut ok = base();
+        ok["extra"] = serde_json::json!({"nested": [1, {"a": null}], "s": "x"});
+        ok["list"] = serde_json::json!([[], {}, "y"]);
+        ok["phone"] = serde_json::json!(15_555_550_123_u64);
+        let c = decode(ok).expect("valid");
+        assert_eq!((c.sub.as_str(), c.jti.as_str()), ("u1", "j1"));
+        assert_eq!(c.iat, at(now, 250_000));
+        assert_eq!(c.phone, None, "a non-string phone is missing");
+        // A required claim of another type, null, or missing is an invalid token.
+        for (claim, value) in [
+            ("sub", serde_json::json!(1)),
+            ("sub", Value::Null),
+            ("jti", serde_json::json!(["j1"])),
+            ("iat", serde_json::json!("1767225600")),
+            ("exp", serde_json::json!({"t": 1})),
+            ("exp", serde_json::json!(true)),
+            ("purpose", Value::Null),
+            ("purpose", serde_json::json!("Session")),
+        ] {
+            let mut claims = base();
+            claims[claim] = value.clone();
+            assert_eq!(decode(claims), Err(InvalidToken), "{claim} = {value}");
+            let mut claims = base();
+            claims.as_object_mut().unwrap().remove(claim);
+            assert_eq!(decode(claims), Err(InvalidToken), "{claim} missing");
+        }
+        // An email-change token needs a string new_email.
+        let mut change = base();
+        change["purpose"] = "email_change".into();
+        change["new_email"] = serde_json::json!(7);
+        let token = signed(change.clone(), Purpose::EmailChange);
+        assert_eq!(
+            codec.decode(&token, Purpose::EmailChange),
+            Err(InvalidToken)
+        );
+        change["new_email"] = "b@example.com".into();
+        let token = signed(change, Purpose::EmailChange);
+        let c = codec.decode(&token, Purpose::EmailChange).expect("valid");
+        assert_eq!(c.new_email.as_deref(), Some("b@example.com"));
     }
 
     #[test]

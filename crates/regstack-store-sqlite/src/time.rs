@@ -22,6 +22,39 @@ pub(crate) fn format_opt(t: Option<DateTime<Utc>>) -> Option<String> {
 /// fractional digits or none, and an optional `Z` or numeric offset (converted to UTC). A
 /// value without offset is UTC.
 pub(crate) fn parse(s: &str) -> Option<DateTime<Utc>> {
+    // Every read of a user row parses up to four of these: the stored form, as [`format`]
+    // writes it, is read without the format-string machinery.
+    if let Some(t) = parse_stored(s) {
+        return Some(t);
+    }
+    parse_tolerant(s)
+}
+
+/// Exactly `YYYY-MM-DD HH:MM:SS.ffffff`, or `None` (then [`parse_tolerant`] decides).
+fn parse_stored(s: &str) -> Option<DateTime<Utc>> {
+    let b = s.as_bytes();
+    if b.len() != 26
+        || [b[4], b[7], b[10], b[13], b[16], b[19]] != [b'-', b'-', b' ', b':', b':', b'.']
+    {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<u32> {
+        b[from..to].iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let date =
+        chrono::NaiveDate::from_ymd_opt(i32::try_from(num(0, 4)?).ok()?, num(5, 7)?, num(8, 10)?)?;
+    let time = chrono::NaiveTime::from_hms_micro_opt(
+        num(11, 13)?,
+        num(14, 16)?,
+        num(17, 19)?,
+        num(20, 26)?,
+    )?;
+    Some(date.and_time(time).and_utc())
+}
+
+fn parse_tolerant(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
     let mut owned = s.to_owned();
     if owned.as_bytes().get(10) == Some(&b'T') {
@@ -46,11 +79,38 @@ pub(crate) fn parse(s: &str) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone as _;
+    use chrono::{Datelike as _, TimeZone as _};
 
     fn at(micros: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 5, 1, 10, 20, 30).unwrap()
             + chrono::Duration::microseconds(i64::from(micros))
+    }
+
+    #[test]
+    fn the_fast_path_reads_what_the_tolerant_parser_reads() {
+        let start = Utc.with_ymd_and_hms(1970, 1, 1, 0, 0, 0).unwrap();
+        let mut t = start;
+        // About 20 000 instants from 1970 to 2100, odd steps so every field varies.
+        while t.year() < 2100 {
+            let text = format(t);
+            assert_eq!(parse_stored(&text), parse_tolerant(&text), "{text}");
+            assert_eq!(parse(&text), Some(t), "{text}");
+            t += chrono::Duration::seconds(203_977) + chrono::Duration::microseconds(7_919);
+        }
+        for odd in [
+            "2026-05-01 10:20:30.12345",
+            "2026-05-01T10:20:30.123456",
+            "2026-05-01 10:20:30.123456Z",
+            "2026-13-01 10:20:30.123456",
+            "2026-02-30 10:20:30.123456",
+            "2026-05-01 24:20:30.123456",
+            "2026-05-01 10:20:30.12345x",
+            "2026-05-01 10:20:30,123456",
+            "+026-05-01 10:20:30.123456",
+            "２026-05-01 10:20:30.12345",
+        ] {
+            assert_eq!(parse_stored(odd), None, "{odd}");
+        }
     }
 
     #[test]
