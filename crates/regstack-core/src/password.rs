@@ -13,13 +13,22 @@
 //! thread of a shared pool would leak into the host's work. A queued computation whose caller
 //! has gone away (a client hung up) is skipped; one already running finishes, and keeps its
 //! thread until it does.
+//!
+//! Each hashing thread keeps its Argon2 memory (`memory_kib`) from one computation to the next,
+//! wiped after every use and given back after [`IDLE_RELEASE`] without work. Allocating it
+//! anew each time means mapping, faulting in and unmapping 64 MiB per login: the unmapping
+//! holds the process's memory-map lock, and at a lowered priority that stalled other threads
+//! of the process for tens of milliseconds under load (`docs/benchmarks.md`).
 
+use std::cell::RefCell;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, mpsc};
+use std::time::Duration;
 
-use argon2::password_hash::phc::PasswordHash;
-use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use subtle::ConstantTimeEq as _;
 use tokio::sync::{OnceCell, oneshot};
 
 /// The nice value of the hashing threads unless configured (`password_hash_nice`).
@@ -27,6 +36,99 @@ pub const DEFAULT_NICE: u8 = 10;
 
 /// The highest nice value Linux has (the lowest priority).
 pub const MAX_NICE: u8 = 19;
+
+/// How long a hashing thread keeps its Argon2 memory without work before giving it back.
+pub const IDLE_RELEASE: Duration = Duration::from_secs(10);
+
+thread_local! {
+    /// This hashing thread's Argon2 memory, reused from one computation to the next.
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Run `f` on `blocks` blocks of this thread's Argon2 memory, wiped afterwards. Memory beyond
+/// `keep` blocks (a stored hash with a larger cost than configured) is allocated for this
+/// computation only.
+fn with_memory<T>(blocks: usize, keep: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
+    if blocks > keep {
+        let mut once = vec![Block::new(); blocks];
+        let out = f(&mut once);
+        once.fill(Block::new());
+        return out;
+    }
+    MEMORY.with(|memory| {
+        let mut memory = memory.borrow_mut();
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::new());
+        }
+        let used = &mut memory[..blocks];
+        let out = f(used);
+        // Password-derived state does not outlive the computation.
+        used.fill(Block::new());
+        out
+    })
+}
+
+/// Give this thread's Argon2 memory back.
+fn release_memory() {
+    MEMORY.with(|memory| *memory.borrow_mut() = Vec::new());
+}
+
+/// Argon2 with `params` (any variant and version) over this thread's memory, into `out`.
+fn compute(
+    argon2: &Argon2<'_>,
+    params: &Params,
+    keep: usize,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> argon2::Result<()> {
+    with_memory(params.block_count(), keep, |memory| {
+        argon2.hash_password_into_with_memory(password, salt, out, memory)
+    })
+}
+
+/// What `Argon2::verify_password` does, on this thread's memory: recompute with the stored
+/// variant, version, parameters and salt and compare in constant time. `Ok(false)` is a
+/// mismatch; `Err` a stored value that cannot be checked.
+fn verify_stored(password: &[u8], stored: &PasswordHash, keep: usize) -> Result<bool, ()> {
+    let (Some(salt), Some(expected)) = (&stored.salt, &stored.hash) else {
+        return Err(());
+    };
+    let algorithm = Algorithm::try_from(stored.algorithm.as_str()).map_err(|_| ())?;
+    let version = stored
+        .version
+        .map(Version::try_from)
+        .transpose()
+        .map_err(|_| ())?
+        .unwrap_or_default();
+    let params = Params::try_from(stored).map_err(|_| ())?;
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    let mut buffer = [0u8; Output::MAX_LENGTH];
+    let out = buffer.get_mut(..expected.len()).ok_or(())?;
+    compute(&argon2, &params, keep, password, salt.as_ref(), out).map_err(|_| ())?;
+    Ok(bool::from(expected.as_bytes().ct_eq(out)))
+}
+
+/// A new Argon2id (v19) PHC string for `password` with a random 16-byte salt.
+fn hash_new(password: &[u8], params: &Params, keep: usize) -> Result<String, HashError> {
+    let failed = |e: &dyn std::fmt::Display| HashError::Hash(e.to_string());
+    let mut salt = [0u8; 16];
+    rand::fill(&mut salt[..]);
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let mut buffer = [0u8; Output::MAX_LENGTH];
+    let out = buffer
+        .get_mut(..params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN))
+        .ok_or_else(|| HashError::Hash("output length".into()))?;
+    compute(&argon2, params, keep, password, &salt, out).map_err(|e| failed(&e))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| failed(&e))?,
+        salt: Some(Salt::new(&salt).map_err(|e| failed(&e))?),
+        hash: Some(Output::new(out).map_err(|e| failed(&e))?),
+    };
+    Ok(phc.to_string())
+}
 
 /// Argon2id cost parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +192,7 @@ struct Workers {
 }
 
 impl Workers {
-    fn start(threads: usize, nice: u8) -> Result<Self, HashError> {
+    fn start(threads: usize, nice: u8, idle_release: Duration) -> Result<Self, HashError> {
         let (queue, jobs) = mpsc::channel::<Job>();
         let jobs = std::sync::Arc::new(Mutex::new(jobs));
         for _ in 0..threads {
@@ -102,12 +204,13 @@ impl Workers {
                     loop {
                         // The lock is held only while waiting for the next job.
                         let job = match jobs.lock() {
-                            Ok(rx) => rx.recv(),
+                            Ok(rx) => rx.recv_timeout(idle_release),
                             Err(_) => return,
                         };
                         match job {
                             Ok(job) => job(),
-                            Err(_) => return,
+                            Err(mpsc::RecvTimeoutError::Timeout) => release_memory(),
+                            Err(mpsc::RecvTimeoutError::Disconnected) => return,
                         }
                     }
                 })
@@ -144,6 +247,7 @@ pub struct PasswordHasher {
     hash_params: HashParams,
     permits: usize,
     nice: u8,
+    idle_release: Duration,
     workers: OnceLock<Result<Workers, String>>,
     dummy: OnceCell<String>,
     hashes: AtomicU64,
@@ -166,6 +270,7 @@ impl PasswordHasher {
             hash_params,
             permits,
             nice: DEFAULT_NICE,
+            idle_release: IDLE_RELEASE,
             workers: OnceLock::new(),
             dummy: OnceCell::new(),
             hashes: AtomicU64::new(0),
@@ -196,6 +301,13 @@ impl PasswordHasher {
         self.nice
     }
 
+    /// Give a hashing thread's memory back after this long without work (default
+    /// [`IDLE_RELEASE`]). Takes effect when the threads start.
+    pub fn with_idle_release(mut self, idle: Duration) -> Self {
+        self.idle_release = idle;
+        self
+    }
+
     /// How many hashes this hasher has computed (including the dummy).
     pub fn hash_count(&self) -> u64 {
         self.hashes.load(Ordering::Relaxed)
@@ -206,17 +318,16 @@ impl PasswordHasher {
         self.verifications.load(Ordering::Relaxed)
     }
 
-    fn argon2(params: Params) -> Argon2<'static> {
-        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-    }
-
     async fn run_blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
         let workers = self
             .workers
-            .get_or_init(|| Workers::start(self.permits, self.nice).map_err(|e| e.to_string()))
+            .get_or_init(|| {
+                Workers::start(self.permits, self.nice, self.idle_release)
+                    .map_err(|e| e.to_string())
+            })
             .as_ref()
             .map_err(|e| HashError::Hash(e.clone()))?;
         let (done, result) = oneshot::channel();
@@ -238,14 +349,10 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
         self.hashes.fetch_add(1, Ordering::Relaxed);
         let params = self.params.clone();
+        let keep = params.block_count();
         let pw = password.as_bytes().to_vec();
-        self.run_blocking(move || {
-            Self::argon2(params)
-                .hash_password(&pw)
-                .map(|h| h.to_string())
-                .map_err(|e| HashError::Hash(e.to_string()))
-        })
-        .await?
+        self.run_blocking(move || hash_new(&pw, &params, keep))
+            .await?
     }
 
     /// Verify a password against a stored PHC string (any Argon2 variant and parameters).
@@ -267,13 +374,14 @@ impl PasswordHasher {
                     || parsed.hash.as_ref().map(|h| h.len()) != Some(32)
             });
         let pw = password.as_bytes().to_vec();
+        let keep = self.params.block_count();
         let result = self
-            .run_blocking(move || Argon2::default().verify_password(&pw, &parsed))
+            .run_blocking(move || verify_stored(&pw, &parsed, keep))
             .await;
         match result {
-            Ok(Ok(())) => Verification::Valid { needs_rehash },
-            Ok(Err(argon2::password_hash::Error::PasswordInvalid)) => Verification::Invalid,
-            Ok(Err(_)) => Verification::Malformed,
+            Ok(Ok(true)) => Verification::Valid { needs_rehash },
+            Ok(Ok(false)) => Verification::Invalid,
+            Ok(Err(())) => Verification::Malformed,
             Err(_) => Verification::Invalid,
         }
     }
@@ -284,16 +392,8 @@ impl PasswordHasher {
         let dummy = self
             .dummy
             .get_or_init(|| async {
-                let params = self.params.clone();
                 let pw = crate::token::random_urlsafe(24);
-                self.run_blocking(move || {
-                    Self::argon2(params)
-                        .hash_password(pw.as_bytes())
-                        .map(|h| h.to_string())
-                        .unwrap_or_default()
-                })
-                .await
-                .unwrap_or_default()
+                self.hash(&pw).await.unwrap_or_default()
             })
             .await
             .clone();
@@ -354,6 +454,7 @@ mod tests {
 
     #[tokio::test]
     async fn argon2i_hash_verifies_and_needs_rehash() {
+        use argon2::PasswordHasher as _;
         let params = Params::new(1024, 1, 1, Some(32)).unwrap();
         let phc = Argon2::new(Algorithm::Argon2i, Version::V0x13, params)
             .hash_password(b"password1")
@@ -471,6 +572,105 @@ mod tests {
         assert_eq!(lowest.nice(), MAX_NICE);
         assert_eq!(lowest.run_blocking(own_nice).await.unwrap(), 19);
         assert_eq!(own_nice(), base, "the caller's thread is untouched");
+    }
+
+    /// The hand-written verification agrees with argon2's own on every variant, version,
+    /// parameter set and output length, for right and wrong passwords.
+    #[tokio::test]
+    async fn verification_agrees_with_the_argon2_crate() {
+        use argon2::{PasswordHasher as _, PasswordVerifier as _};
+        let h = fast();
+        for (alg, version) in [
+            (Algorithm::Argon2id, Version::V0x13),
+            (Algorithm::Argon2i, Version::V0x13),
+            (Algorithm::Argon2d, Version::V0x13),
+            (Algorithm::Argon2id, Version::V0x10),
+        ] {
+            for (m, t, p, len) in [
+                (8, 1, 1, 32),
+                (1024, 2, 2, 16),
+                (2048, 1, 4, 64),
+                (96, 3, 3, 33),
+            ] {
+                let params = Params::new(m, t, p, Some(len)).unwrap();
+                let phc = Argon2::new(alg, version, params)
+                    .hash_password(b"pa\xc3\xa4ssword \xe2\x9c\x93".as_slice())
+                    .unwrap()
+                    .to_string();
+                for attempt in ["pa\u{e4}ssword \u{2713}", "password", ""] {
+                    let stock = Argon2::default()
+                        .verify_password(attempt.as_bytes(), &PasswordHash::new(&phc).unwrap())
+                        .is_ok();
+                    let ours = h.verify(attempt, &phc).await;
+                    assert_eq!(ours.is_valid(), stock, "{phc} / {attempt:?}");
+                    if !stock {
+                        assert_eq!(ours, Verification::Invalid, "{phc} / {attempt:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Our hashes verify with argon2's own verifier and carry the configured parameters.
+    #[tokio::test]
+    async fn hashes_verify_with_the_argon2_crate() {
+        use argon2::PasswordVerifier as _;
+        let h = fast();
+        let a = h.hash("correct horse").await.unwrap();
+        let b = h.hash("correct horse").await.unwrap();
+        assert_ne!(a, b, "fresh salt each time");
+        for phc in [&a, &b] {
+            let parsed = PasswordHash::new(phc).unwrap();
+            assert_eq!(parsed.salt.as_ref().map(|s| s.len()), Some(16));
+            assert!(
+                Argon2::default()
+                    .verify_password(b"correct horse", &parsed)
+                    .is_ok()
+            );
+            assert!(
+                Argon2::default()
+                    .verify_password(b"wrong horse", &parsed)
+                    .is_err()
+            );
+        }
+    }
+
+    /// Each hashing thread keeps its memory between computations, wiped, and gives it back
+    /// when idle; a stored hash costlier than configured does not grow what is kept.
+    #[tokio::test]
+    async fn thread_memory_is_kept_wiped_and_released() {
+        // One thread, so every computation and look below happens on it.
+        let h = PasswordHasher::new(
+            HashParams {
+                memory_kib: 1024,
+                iterations: 1,
+                parallelism: 1,
+            },
+            1,
+        )
+        .unwrap()
+        .with_idle_release(std::time::Duration::from_millis(150));
+        let state = || {
+            MEMORY.with(|m| {
+                let m = m.borrow();
+                let wiped = m.iter().all(|b| b.as_ref().iter().all(|w| *w == 0));
+                (m.len(), wiped)
+            })
+        };
+        h.hash("first password").await.unwrap();
+        assert_eq!(h.run_blocking(state).await.unwrap(), (1024, true));
+        let big = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(4096, 1, 1, Some(32)).unwrap(),
+        );
+        let phc = argon2::PasswordHasher::hash_password(&big, b"bigger cost")
+            .unwrap()
+            .to_string();
+        assert!(h.verify("bigger cost", &phc).await.is_valid());
+        assert_eq!(h.run_blocking(state).await.unwrap(), (1024, true));
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        assert_eq!(h.run_blocking(state).await.unwrap(), (0, true));
     }
 
     #[tokio::test]

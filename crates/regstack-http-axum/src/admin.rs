@@ -37,7 +37,7 @@ pub(crate) async fn list_users(
     let limit = q.int("limit", 50, 1, Some(200));
     q.finish()?;
     let (users, total) = rs.admin_list_users(skip as u64, limit as u64).await?;
-    let items: Vec<UserPublic> = users.iter().map(UserPublic::from).collect();
+    let items: Vec<UserPublic<'_>> = users.iter().map(UserPublic::from).collect();
     Ok(Json(json!({
         "items": items,
         "total": total,

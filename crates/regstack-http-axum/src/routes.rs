@@ -200,8 +200,8 @@ pub(crate) async fn logout(State(rs): State<RegStack>, headers: HeaderMap) -> Ap
     .into_response())
 }
 
-pub(crate) async fn me(CurrentUser(user): CurrentUser) -> Json<UserPublic> {
-    Json(UserPublic::from(&user))
+pub(crate) async fn me(CurrentUser(user): CurrentUser) -> Response {
+    Json(UserPublic::from(&user)).into_response()
 }
 
 struct ProfileReq {

@@ -1,15 +1,48 @@
 //! Wire shapes: `UserPublic`, token responses, and the two datetime renderings of 0.9.3.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use std::fmt;
+
+use chrono::{DateTime, Datelike as _, SecondsFormat, Timelike as _, Utc};
 use regstack_core::User;
-use serde::Serialize;
+use serde::ser::{Serialize, SerializeStruct as _, Serializer};
 
 /// pydantic's rendering: `2026-05-01T10:20:30.123456Z`, fraction only when non-zero.
 pub fn pydantic_datetime(t: &DateTime<Utc>) -> String {
-    if t.timestamp_subsec_micros() == 0 {
-        t.to_rfc3339_opts(SecondsFormat::Secs, true)
-    } else {
-        t.to_rfc3339_opts(SecondsFormat::Micros, true)
+    Pydantic(t).to_string()
+}
+
+/// [`pydantic_datetime`] as a `Display`, written straight into a serializer's output (every
+/// `UserPublic` has two to four of them).
+#[derive(Debug, Clone, Copy)]
+pub struct Pydantic<'a>(pub &'a DateTime<Utc>);
+
+impl fmt::Display for Pydantic<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = self.0;
+        let (year, nanos) = (t.year(), t.nanosecond());
+        if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
+            // Outside four-digit years, or a leap second: chrono's own rendering.
+            let format = if t.timestamp_subsec_micros() == 0 {
+                SecondsFormat::Secs
+            } else {
+                SecondsFormat::Micros
+            };
+            return f.write_str(&t.to_rfc3339_opts(format, true));
+        }
+        write!(
+            f,
+            "{year:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )?;
+        let micros = nanos / 1000;
+        if micros != 0 {
+            write!(f, ".{micros:06}")?;
+        }
+        f.write_str("Z")
     }
 }
 
@@ -22,44 +55,54 @@ pub fn isoformat(t: &DateTime<Utc>) -> String {
     }
 }
 
-/// The public view of a user: always these twelve keys, in this order.
-#[derive(Debug, Serialize)]
-pub struct UserPublic {
-    pub id: String,
-    pub email: String,
-    pub is_active: bool,
-    pub is_verified: bool,
-    pub is_superuser: bool,
-    pub full_name: Option<String>,
-    pub phone_number: Option<String>,
-    pub is_mfa_enabled: bool,
-    pub created_at: String,
-    pub updated_at: String,
-    pub last_login: Option<String>,
-    pub tokens_invalidated_after: Option<String>,
+/// The public view of a user: always these twelve keys, in this order. It borrows the user
+/// and writes straight into the response body (no copies of its strings).
+#[derive(Debug, Clone, Copy)]
+pub struct UserPublic<'a>(pub &'a User);
+
+impl<'a> From<&'a User> for UserPublic<'a> {
+    fn from(u: &'a User) -> Self {
+        Self(u)
+    }
 }
 
-impl From<&User> for UserPublic {
-    fn from(u: &User) -> Self {
-        Self {
-            id: u.id.clone(),
-            email: u.email.clone(),
-            is_active: u.is_active,
-            is_verified: u.is_verified,
-            is_superuser: u.is_superuser,
-            full_name: u.full_name.clone(),
-            phone_number: u.phone_number.clone(),
-            is_mfa_enabled: u.is_mfa_enabled,
-            created_at: pydantic_datetime(&u.created_at),
-            updated_at: pydantic_datetime(&u.updated_at),
-            last_login: u.last_login.as_ref().map(pydantic_datetime),
-            tokens_invalidated_after: u.tokens_invalidated_after.as_ref().map(pydantic_datetime),
+/// An optional datetime in pydantic's rendering, or `null`.
+struct OptPydantic<'a>(Option<&'a DateTime<Utc>>);
+
+impl Serialize for OptPydantic<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(t) => s.collect_str(&Pydantic(t)),
+            None => s.serialize_none(),
         }
     }
 }
 
+impl Serialize for UserPublic<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let u = self.0;
+        let mut m = s.serialize_struct("UserPublic", 12)?;
+        m.serialize_field("id", &u.id)?;
+        m.serialize_field("email", &u.email)?;
+        m.serialize_field("is_active", &u.is_active)?;
+        m.serialize_field("is_verified", &u.is_verified)?;
+        m.serialize_field("is_superuser", &u.is_superuser)?;
+        m.serialize_field("full_name", &u.full_name)?;
+        m.serialize_field("phone_number", &u.phone_number)?;
+        m.serialize_field("is_mfa_enabled", &u.is_mfa_enabled)?;
+        m.serialize_field("created_at", &OptPydantic(Some(&u.created_at)))?;
+        m.serialize_field("updated_at", &OptPydantic(Some(&u.updated_at)))?;
+        m.serialize_field("last_login", &OptPydantic(u.last_login.as_ref()))?;
+        m.serialize_field(
+            "tokens_invalidated_after",
+            &OptPydantic(u.tokens_invalidated_after.as_ref()),
+        )?;
+        m.end()
+    }
+}
+
 /// `{"access_token", "token_type": "bearer", "expires_in"}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, serde::Serialize)]
 pub struct TokenResponse {
     pub access_token: String,
     pub token_type: &'static str,
@@ -67,7 +110,7 @@ pub struct TokenResponse {
 }
 
 /// `{"message": ...}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, serde::Serialize)]
 pub struct MessageResponse {
     pub message: &'static str,
 }
@@ -86,5 +129,63 @@ mod tests {
         assert_eq!(isoformat(&without), "2026-05-01T10:20:30+00:00");
         let millis = DateTime::from_timestamp(1_777_630_830, 123_000_000).unwrap();
         assert_eq!(pydantic_datetime(&millis), "2026-05-01T10:20:30.123000Z");
+    }
+
+    /// The hand-written rendering is chrono's `to_rfc3339_opts`, the one used before.
+    #[test]
+    fn pydantic_rendering_matches_chronos() {
+        let chrono_way = |t: &DateTime<Utc>| {
+            if t.timestamp_subsec_micros() == 0 {
+                t.to_rfc3339_opts(SecondsFormat::Secs, true)
+            } else {
+                t.to_rfc3339_opts(SecondsFormat::Micros, true)
+            }
+        };
+        let mut secs: i64 = -62_135_596_800; // 0001-01-01
+        while secs < 253_402_300_799 {
+            for nanos in [0, 1_000, 999, 123_456_789, 999_999_999] {
+                let t = DateTime::from_timestamp(secs, nanos).unwrap();
+                assert_eq!(pydantic_datetime(&t), chrono_way(&t), "{secs} {nanos}");
+            }
+            secs += 86_400 * 97 + 3_917;
+        }
+        for t in [
+            DateTime::<Utc>::MIN_UTC,
+            DateTime::<Utc>::MAX_UTC,
+            DateTime::from_timestamp(1_483_228_799, 1_500_000_000).unwrap(),
+        ] {
+            assert_eq!(pydantic_datetime(&t), chrono_way(&t));
+        }
+    }
+
+    #[test]
+    fn user_public_has_the_twelve_keys_in_order() {
+        let t = DateTime::from_timestamp(1_777_630_830, 5_000).unwrap();
+        let mut u = User {
+            id: "abc".into(),
+            email: "ü@example.com".into(),
+            hashed_password: Some("secret-hash".into()),
+            is_active: true,
+            is_verified: false,
+            is_superuser: false,
+            full_name: Some("Ann \"Q\" ✓".into()),
+            phone_number: None,
+            is_mfa_enabled: true,
+            created_at: t,
+            updated_at: t,
+            last_login: None,
+            tokens_invalidated_after: Some(t),
+        };
+        let json = serde_json::to_string(&UserPublic::from(&u)).unwrap();
+        assert_eq!(
+            json,
+            r#"{"id":"abc","email":"ü@example.com","is_active":true,"is_verified":false,"is_superuser":false,"full_name":"Ann \"Q\" ✓","phone_number":null,"is_mfa_enabled":true,"created_at":"2026-05-01T10:20:30.000005Z","updated_at":"2026-05-01T10:20:30.000005Z","last_login":null,"tokens_invalidated_after":"2026-05-01T10:20:30.000005Z"}"#
+        );
+        u.full_name = None;
+        assert!(
+            !serde_json::to_string(&UserPublic(&u))
+                .unwrap()
+                .contains("secret")
+        );
     }
 }
