@@ -20,7 +20,7 @@ mod url;
 pub use crate::error::Error;
 pub use crate::repos::{
     PENDING_LOCK_CLASS, PgLoginAttempts, PgMfaCodes, PgOAuthIdentities, PgOAuthStates, PgPending,
-    PgRevocations, PgSessions, PgUsers,
+    PgRevocations, PgUsers,
 };
 pub use crate::schema::{HEAD_REVISION, REVISIONS, Revision, SCHEMA_LOCK_KEY};
 pub use crate::url::{SCHEMES, connect_options};
@@ -144,7 +144,7 @@ impl Backend for PgBackend {
         let users: Arc<dyn UserStore> = Arc::new(self.users());
         let revocations: Arc<dyn RevocationStore> = Arc::new(self.revocations());
         Stores {
-            sessions: Some(Arc::new(PgSessions::new(
+            sessions: Some(Arc::new(repos::sessions(
                 self.pool.clone(),
                 users.clone(),
                 revocations.clone(),

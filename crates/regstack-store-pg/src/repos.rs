@@ -9,15 +9,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use regstack_core::batch::Batcher;
 use regstack_core::domain::{
     MfaCode, MfaKind, NewOAuthIdentity, NewPending, NewUser, OAuthIdentity, OAuthState,
     PendingRegistration, User, UserPatch,
 };
 use regstack_core::store::{
-    LoginAttemptStore, MfaCodeStore, OAuthIdentityStore, OAuthStateStore, PendingStore,
-    RevocationStore, SessionLookup, SessionStore, StoreError, StoreResult, UserCounts, UserStore,
-    same_store,
+    BatchedSessions, LoginAttemptStore, MfaCodeStore, OAuthIdentityStore, OAuthStateStore,
+    PendingStore, RevocationStore, SessionLookup, StoreError, StoreResult, UserCounts, UserStore,
 };
 use regstack_core::token::new_uuid_hex;
 use sqlx::postgres::{PgConnection, PgRow};
@@ -76,47 +74,27 @@ fn user_from_row(row: &PgRow) -> StoreResult<User> {
 }
 
 /// Bearer authentication's look-up: `token_blacklist` and `users` in one statement, and the
-/// look-ups of concurrent requests in one statement too ([`Batcher`]), on a connection of its
-/// own: through the pool every statement would cost three round trips (sqlx `ping`s a
-/// connection before handing it out and again when it comes back), each waking a server
-/// process (`docs/benchmarks.md`).
-#[derive(Debug, Clone)]
-pub struct PgSessions {
-    pub(crate) users: Arc<dyn UserStore>,
-    pub(crate) revocations: Arc<dyn RevocationStore>,
-    pub(crate) batcher: Batcher<(String, String), SessionLookup>,
+/// look-ups of concurrent requests in one statement too, on a connection of its own: through
+/// the pool every statement would cost three round trips (sqlx `ping`s a connection before
+/// handing it out and again when it comes back), each waking a server process
+/// (`docs/benchmarks.md`).
+pub(crate) fn sessions(
+    pool: PgPool,
+    users: Arc<dyn UserStore>,
+    revocations: Arc<dyn RevocationStore>,
+) -> BatchedSessions {
+    let conn = Arc::new(SessionConnections {
+        pool,
+        idle: std::sync::Mutex::new(Vec::new()),
+    });
+    BatchedSessions::new(users, revocations, move |keys| {
+        let conn = conn.clone();
+        Box::pin(async move { conn.lookup(keys).await })
+    })
 }
 
-/// Most look-ups answered by one statement.
-const SESSION_BATCH: usize = 64;
-
-/// Batches in flight at once, each on a connection of its own. One: measured with 1, 2 and 3,
-/// one gave the most look-ups per second at 16 and at 64 concurrent requests (`docs/benchmarks.md`).
-const SESSION_BATCHES: usize = 1;
-
-impl PgSessions {
-    pub(crate) fn new(
-        pool: PgPool,
-        users: Arc<dyn UserStore>,
-        revocations: Arc<dyn RevocationStore>,
-    ) -> Self {
-        let conn = Arc::new(SessionConnections {
-            pool,
-            idle: std::sync::Mutex::new(Vec::new()),
-        });
-        let batcher = Batcher::new(SESSION_BATCHES, SESSION_BATCH, move |keys| {
-            let conn = conn.clone();
-            Box::pin(async move { conn.lookup(keys).await })
-        });
-        Self {
-            users,
-            revocations,
-            batcher,
-        }
-    }
-}
-
-/// The session look-up's connections, at most one per batch in flight: each taken from the
+/// The session look-up's connections, at most one per batch in flight
+/// ([`BatchedSessions::BATCHES`]): each taken from the
 /// pool once (so the pool's `after_connect` set-up, such as a `search_path`, applies) and
 /// detached from it, so it is neither pinged nor counted against the pool's size. A connection
 /// that fails in the driver (the server closed it, a network error) is dropped, and a statement
@@ -213,19 +191,6 @@ fn is_connection_failure(e: &sqlx::Error) -> bool {
             | sqlx::Error::Decode(_)
             | sqlx::Error::TypeNotFound { .. }
     )
-}
-
-#[async_trait]
-impl SessionStore for PgSessions {
-    fn serves(&self, users: &Arc<dyn UserStore>, revocations: &Arc<dyn RevocationStore>) -> bool {
-        same_store(&self.users, users) && same_store(&self.revocations, revocations)
-    }
-
-    async fn lookup(&self, jti: &str, user_id: &str) -> StoreResult<SessionLookup> {
-        self.batcher
-            .load((jti.to_owned(), user_id.to_owned()))
-            .await
-    }
 }
 
 /// The `users` table.

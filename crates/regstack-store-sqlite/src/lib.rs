@@ -27,7 +27,7 @@ mod url;
 pub use crate::error::Error;
 pub use crate::repos::{
     SqliteLoginAttempts, SqliteMfaCodes, SqliteOAuthIdentities, SqliteOAuthStates, SqlitePending,
-    SqliteRevocations, SqliteSessions, SqliteUsers,
+    SqliteRevocations, SqliteUsers,
 };
 pub use crate::schema::{HEAD_REVISION, REVISIONS, Revision};
 pub use crate::url::{Location, parse_url};
@@ -261,7 +261,7 @@ impl Backend for SqliteBackend {
         let users: Arc<dyn UserStore> = Arc::new(self.users());
         let revocations: Arc<dyn RevocationStore> = Arc::new(self.revocations());
         Stores {
-            sessions: Some(Arc::new(SqliteSessions::new(
+            sessions: Some(Arc::new(repos::sessions(
                 self.pools.clone(),
                 users.clone(),
                 revocations.clone(),

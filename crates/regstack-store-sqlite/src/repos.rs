@@ -8,15 +8,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use regstack_core::batch::Batcher;
 use regstack_core::domain::{
     MfaCode, MfaKind, NewOAuthIdentity, NewPending, NewUser, OAuthIdentity, OAuthState,
     PendingRegistration, User, UserPatch,
 };
 use regstack_core::store::{
-    LoginAttemptStore, MfaCodeStore, OAuthIdentityStore, OAuthStateStore, PendingStore,
-    RevocationStore, SessionLookup, SessionStore, StoreError, StoreResult, UserCounts, UserStore,
-    same_store,
+    BatchedSessions, LoginAttemptStore, MfaCodeStore, OAuthIdentityStore, OAuthStateStore,
+    PendingStore, RevocationStore, SessionLookup, StoreError, StoreResult, UserCounts, UserStore,
 };
 use regstack_core::token::new_uuid_hex;
 use sqlx::sqlite::SqliteRow;
@@ -85,39 +83,17 @@ fn user_from_row(row: &SqliteRow) -> StoreResult<User> {
 }
 
 /// Bearer authentication's look-up: `token_blacklist` and `users` in one query, and the
-/// look-ups of concurrent requests in one query too ([`Batcher`]): a round trip to a reader
-/// connection's worker thread costs more than the query (`docs/benchmarks.md`).
-#[derive(Debug, Clone)]
-pub struct SqliteSessions {
-    pub(crate) users: Arc<dyn UserStore>,
-    pub(crate) revocations: Arc<dyn RevocationStore>,
-    pub(crate) batcher: Batcher<(String, String), SessionLookup>,
-}
-
-/// Most look-ups answered by one query.
-const SESSION_BATCH: usize = 64;
-
-/// Batches in flight at once. One: a second batch in flight would take requests the first
-/// could have answered in the same round trip; measured, 1 gave 1.5× the throughput of 4
-/// (`docs/benchmarks.md`).
-const SESSION_BATCHES: usize = 1;
-
-impl SqliteSessions {
-    pub(crate) fn new(
-        pools: Pools,
-        users: Arc<dyn UserStore>,
-        revocations: Arc<dyn RevocationStore>,
-    ) -> Self {
-        let batcher = Batcher::new(SESSION_BATCHES, SESSION_BATCH, move |keys| {
-            let pools = pools.clone();
-            Box::pin(async move { lookup_sessions(&pools, keys).await })
-        });
-        Self {
-            users,
-            revocations,
-            batcher,
-        }
-    }
+/// look-ups of concurrent requests in one query too: a round trip to a reader connection's
+/// worker thread costs more than the query (`docs/benchmarks.md`).
+pub(crate) fn sessions(
+    pools: Pools,
+    users: Arc<dyn UserStore>,
+    revocations: Arc<dyn RevocationStore>,
+) -> BatchedSessions {
+    BatchedSessions::new(users, revocations, move |keys| {
+        let pools = pools.clone();
+        Box::pin(async move { lookup_sessions(&pools, keys).await })
+    })
 }
 
 /// `(jti, user id)` pairs → answers in the same order, in one statement. The pairs travel as
@@ -225,19 +201,6 @@ impl SessionRow {
             revoked: self.1 != 0,
             user,
         })
-    }
-}
-
-#[async_trait]
-impl SessionStore for SqliteSessions {
-    fn serves(&self, users: &Arc<dyn UserStore>, revocations: &Arc<dyn RevocationStore>) -> bool {
-        same_store(&self.users, users) && same_store(&self.revocations, revocations)
-    }
-
-    async fn lookup(&self, jti: &str, user_id: &str) -> StoreResult<SessionLookup> {
-        self.batcher
-            .load((jti.to_owned(), user_id.to_owned()))
-            .await
     }
 }
 
