@@ -179,6 +179,7 @@ const ME_PROBE: &str = "GET /me during login flood";
 const FLOOD: &str = "  the login flood itself";
 const RSS_FLOOD: &str = "POST /login, 500-conn flood";
 const RAW_ARGON2: &str = "Argon2id verify, in-process";
+const RAW_ARGON2_AFTER: &str = "Argon2id verify, in-process, after the logins";
 
 fn login_body(email: &str, password: &str) -> String {
     serde_json::json!({ "email": email, "password": password }).to_string()
@@ -369,7 +370,10 @@ async fn run_backend(
             let me = me_request(tokens.clone());
             record(ME, load::run(fast(me, &[200])).await);
         }
-        // The raw Argon2 rate, measured in this process right before the logins it bounds.
+        // The raw Argon2 rate, measured in this process right before the logins it bounds, and
+        // again right after them: the login bar compares with the mean of the two, so a change
+        // of the machine's speed during the minute (other virtual machines) weighs on both sides.
+        let cfg = hashing;
         let mut per_second = 5.0;
         if args.wants(RAW_ARGON2) {
             let raw = raw_argon2(hashing, conns, t)
@@ -391,6 +395,10 @@ async fn run_backend(
         if args.wants(LOGIN) {
             let login = login_request(emails.clone());
             record(LOGIN, load::run(hashing(login, &[200])).await);
+            if args.wants(RAW_ARGON2) {
+                let again = raw_argon2(cfg, conns, t).await.map_err(StartError::Other)?;
+                record(RAW_ARGON2_AFTER, again);
+            }
         }
         if args.wants(LOGIN_UNKNOWN) {
             let unknown: MakeRequest = Arc::new(move |n| {
@@ -480,8 +488,8 @@ fn print_table(runs: &[BackendRun], permits: usize) {
     );
     for r in runs {
         for row in &r.rows {
-            let scenario = if row.scenario == RAW_ARGON2 {
-                format!("{RAW_ARGON2} (permits {permits})")
+            let scenario = if row.scenario == RAW_ARGON2 || row.scenario == RAW_ARGON2_AFTER {
+                format!("{} (permits {permits})", row.scenario)
             } else {
                 row.scenario.trim().to_owned()
             };
@@ -551,13 +559,16 @@ fn check_bars(runs: &[BackendRun], permits: usize) -> Vec<String> {
                 );
             }
             if let (Some(login), Some(raw)) = (r.row(LOGIN, c), r.row(RAW_ARGON2, c)) {
-                let x = login.rate() / raw.rate().max(f64::MIN_POSITIVE);
+                let raw_rate = match r.row(RAW_ARGON2_AFTER, c) {
+                    Some(after) => (raw.rate() + after.rate()) / 2.0,
+                    None => raw.rate(),
+                };
+                let x = login.rate() / raw_rate.max(f64::MIN_POSITIVE);
                 bar(
                     x >= 0.9,
                     format!(
-                        "{n}: login >= 0.9x raw Argon2id rate at {c} conns: {x:.2}x ({:.1} vs {:.1}/s)",
+                        "{n}: login >= 0.9x raw Argon2id rate (mean of before and after) at {c} conns: {x:.2}x ({:.1} vs {raw_rate:.1}/s)",
                         login.rate(),
-                        raw.rate()
                     ),
                 );
             }
