@@ -276,16 +276,13 @@ pub fn with_database(url: &str, database: &str) -> String {
 mod pg {
     use regstack_store_pg::sqlx::{self, AssertSqlSafe, Connection as _, PgConnection};
 
-    async fn admin(url: &str) -> Result<PgConnection, String> {
+    /// Run one statement on a connection of its own to the admin database.
+    async fn admin_exec(url: &str, sql: String) -> Result<(), String> {
         let options = regstack_store_pg::connect_options(url).map_err(|e| e.to_string())?;
-        PgConnection::connect_with(&options)
+        let mut conn = PgConnection::connect_with(&options)
             .await
-            .map_err(|e| e.to_string())
-    }
-
-    pub(super) async fn create(url: &str, name: &str) -> Result<(), String> {
-        let mut conn = admin(url).await?;
-        let done = sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .map_err(|e| e.to_string())?;
+        let done = sqlx::raw_sql(AssertSqlSafe(sql))
             .execute(&mut conn)
             .await
             .map(std::mem::drop)
@@ -294,17 +291,16 @@ mod pg {
         done
     }
 
+    pub(super) async fn create(url: &str, name: &str) -> Result<(), String> {
+        admin_exec(url, format!("CREATE DATABASE \"{name}\"")).await
+    }
+
     pub(super) async fn drop(url: &str, name: &str) -> Result<(), String> {
-        let mut conn = admin(url).await?;
-        let done = sqlx::raw_sql(AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-        )))
-        .execute(&mut conn)
+        admin_exec(
+            url,
+            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+        )
         .await
-        .map(std::mem::drop)
-        .map_err(|e| e.to_string());
-        let _ = conn.close().await;
-        done
     }
 }
 

@@ -373,7 +373,6 @@ async fn run_backend(
         // The raw Argon2 rate, measured in this process right before the logins it bounds, and
         // again right after them: the login bar compares with the mean of the two, so a change
         // of the machine's speed during the minute (other virtual machines) weighs on both sides.
-        let cfg = hashing;
         let mut per_second = 5.0;
         if args.wants(RAW_ARGON2) {
             let raw = raw_argon2(hashing, conns, t)
@@ -386,7 +385,7 @@ async fn run_backend(
         // counted are those of a full queue.
         let fill = Duration::from_secs_f64((conns as f64 / per_second).min(5.5) + 0.5)
             .min(t.hash_window * 2);
-        let hashing = |make: MakeRequest, expect: &'static [u16]| Load {
+        let argon2_bound = |make: MakeRequest, expect: &'static [u16]| Load {
             warmup: fill,
             window: t.hash_window,
             max_requests: 100_000,
@@ -394,9 +393,11 @@ async fn run_backend(
         };
         if args.wants(LOGIN) {
             let login = login_request(emails.clone());
-            record(LOGIN, load::run(hashing(login, &[200])).await);
+            record(LOGIN, load::run(argon2_bound(login, &[200])).await);
             if args.wants(RAW_ARGON2) {
-                let again = raw_argon2(cfg, conns, t).await.map_err(StartError::Other)?;
+                let again = raw_argon2(hashing, conns, t)
+                    .await
+                    .map_err(StartError::Other)?;
                 record(RAW_ARGON2_AFTER, again);
             }
         }
@@ -410,7 +411,10 @@ async fn run_backend(
                     Some(login_body(&e, PASSWORD)),
                 )
             });
-            record(LOGIN_UNKNOWN, load::run(hashing(unknown, &[401])).await);
+            record(
+                LOGIN_UNKNOWN,
+                load::run(argon2_bound(unknown, &[401])).await,
+            );
         }
         if args.wants(REGISTER) {
             let reg_nonce = nonce.clone();
@@ -423,7 +427,7 @@ async fn run_backend(
                     Some(login_body(&e, PASSWORD)),
                 )
             });
-            record(REGISTER, load::run(hashing(register, &[201])).await);
+            record(REGISTER, load::run(argon2_bound(register, &[201])).await);
         }
         if args.wants(ME_PROBE) {
             // `GET /me` at a fixed total rate while `conns` connections keep every permit busy.
