@@ -20,8 +20,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
+/// The workspace root: the parent of xtask's manifest directory as `cargo run` reports it when
+/// the task starts, not as it was when the binary was compiled. Two checkouts sharing one
+/// `CARGO_TARGET_DIR` (as `.ci/run` allows) can run one xtask binary, and a path baked in at
+/// compile time would point the task at the other checkout.
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest_dir
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }

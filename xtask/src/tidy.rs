@@ -102,8 +102,7 @@ mod tests {
 
     #[test]
     fn workspace_is_tidy() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let problems = check(root);
+        let problems = check(&crate::root());
         assert!(problems.is_empty(), "{problems:#?}");
     }
 

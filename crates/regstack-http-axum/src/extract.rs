@@ -1,7 +1,7 @@
 //! Extractors for bearer authentication, usable on a host's own routes:
 //! [`CurrentUser`] (401 as the spec says), [`Superuser`] (401/403) and [`OptionalUser`]
-//! (the same checks, but "no user" instead of any 401/403). On success the user is also put
-//! into the request extensions so host middleware can see it.
+//! (the same checks, but "no user" instead of any 401/403). Each asks the store once per
+//! extraction: a handler that needs the user twice takes it once.
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::HeaderMap;
@@ -53,7 +53,6 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let rs = RegStack::from_ref(state);
         let auth = authenticate(&rs, &parts.headers).await?;
-        parts.extensions.insert(auth.user.clone());
         Ok(CurrentUser(auth.user))
     }
 }
