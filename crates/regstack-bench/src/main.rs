@@ -50,7 +50,8 @@ struct Args {
     only: Option<String>,
     /// Development aid: run only the scenarios whose name contains this.
     filter: Option<String>,
-    /// Argon2 permits of the server and of the in-process measurement (default: the cores).
+    /// Argon2 permits of the server and of the in-process measurement (default: regstack's,
+    /// one fewer than the cores, at least one).
     permits: Option<usize>,
     /// Nice value of the hashing threads, server and in-process (default: regstack's).
     nice: Option<u8>,
@@ -645,7 +646,9 @@ async fn main() -> ExitCode {
     let started = Instant::now();
     let t = Timing::new(args.quick);
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let permits = args.permits.unwrap_or(cores);
+    let permits = args
+        .permits
+        .unwrap_or_else(regstack_core::password::default_permits);
     let hashing = Hashing {
         permits,
         nice: args.nice.unwrap_or(regstack_core::password::DEFAULT_NICE),

@@ -37,6 +37,22 @@ pub const DEFAULT_NICE: u8 = 10;
 /// The highest nice value Linux has (the lowest priority).
 pub const MAX_NICE: u8 = 19;
 
+/// The number of hashing threads unless configured (`password_hash_concurrency`): one fewer
+/// than the cores this process may use, at least one ([`default_permits_for`]).
+pub fn default_permits() -> usize {
+    default_permits_for(std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get))
+}
+
+/// The default number of hashing threads on `cores` cores: `cores - 1`, at least 1. One core
+/// is left to everything else: a lower priority does not keep hashing from delaying it when
+/// every core hashes. Measured on 2 cores under a saturating login flood (`docs/benchmarks.md`):
+/// with one hashing thread `GET /me` p99 stayed below 1 ms, with two (at nice 10, nice 19 or
+/// `SCHED_IDLE` alike) it was 3.6–5.8 ms, because Linux's scheduler still let a hashing
+/// thread finish its time slice before a request woken on its core.
+pub fn default_permits_for(cores: usize) -> usize {
+    cores.saturating_sub(1).max(1)
+}
+
 /// How long a hashing thread keeps its Argon2 memory without work before giving it back.
 pub const IDLE_RELEASE: Duration = Duration::from_secs(10);
 
@@ -553,6 +569,16 @@ mod tests {
     }
 
     #[cfg(target_os = "linux")]
+    #[test]
+    fn one_core_is_left_to_everything_else() {
+        assert_eq!(default_permits_for(0), 1);
+        assert_eq!(default_permits_for(1), 1);
+        assert_eq!(default_permits_for(2), 1);
+        assert_eq!(default_permits_for(3), 2);
+        assert_eq!(default_permits_for(16), 15);
+        assert!(default_permits() >= 1);
+    }
+
     fn own_nice() -> i32 {
         rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap()
     }

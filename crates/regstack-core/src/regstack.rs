@@ -154,9 +154,9 @@ impl RegStackBuilder {
         let mailer = self.mailer.ok_or(BuildError::MissingMailer)?;
         let sms = self.sms.ok_or(BuildError::MissingSms)?;
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let permits = config.password_hash_concurrency.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-        });
+        let permits = config
+            .password_hash_concurrency
+            .unwrap_or_else(crate::password::default_permits);
         let hasher = PasswordHasher::new(
             HashParams {
                 memory_kib: config.password_hash_memory_kib,

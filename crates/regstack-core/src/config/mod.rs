@@ -519,9 +519,10 @@ pub struct RegStackConfig {
     /// **Rust-only addition.** Argon2id lanes (default 4), 1 ..= 16 777 215.
     /// Env `REGSTACK_PASSWORD_HASH_PARALLELISM`.
     pub password_hash_parallelism: u32,
-    /// **Rust-only addition.** How many password hashes may run at once on the
-    /// blocking pool; `None` (default) means the number of CPU cores; ≥ 1
-    /// when set. Env `REGSTACK_PASSWORD_HASH_CONCURRENCY`.
+    /// **Rust-only addition.** How many password hashes may run at once (the
+    /// number of hashing threads); `None` (default) means one fewer than the
+    /// CPU cores, at least 1 ([`crate::password::default_permits`]); ≥ 1 when
+    /// set. Env `REGSTACK_PASSWORD_HASH_CONCURRENCY`.
     pub password_hash_concurrency: Option<usize>,
     /// **Rust-only addition.** Nice value of the hashing threads on Linux
     /// (default 10; 0 = the process's own priority; 0 ..= 19). Idle CPU still
