@@ -242,10 +242,11 @@ async fn raw_argon2(hashing: Hashing, concurrency: usize, t: Timing) -> Result<S
                 if now > until {
                     return;
                 }
-                if now >= from && v.is_valid() {
-                    if let Ok(mut stats) = done.lock() {
-                        stats.answered(now);
-                    }
+                if now >= from
+                    && v.is_valid()
+                    && let Ok(mut stats) = done.lock()
+                {
+                    stats.answered(now);
                 }
             }
         }));
