@@ -67,6 +67,8 @@ pub struct Stats {
     pub elapsed: Duration,
     /// When the first and the last expected answer inside the window arrived.
     pub first_last: Option<(Instant, Instant)>,
+    /// Set by [`Stats::two_windows`]: the mean of the two windows' rates.
+    pub windows_rate: Option<f64>,
 }
 
 impl Stats {
@@ -75,6 +77,9 @@ impl Stats {
     /// to one answer: ±2.5 % for the ~40 answers an Argon2-bound window holds. With fewer than
     /// two answers (or all at one instant), the count over the window.
     pub fn rate(&self) -> f64 {
+        if let Some(rate) = self.windows_rate {
+            return rate;
+        }
         if let Some((first, last)) = self.first_last {
             let span = last.saturating_duration_since(first).as_secs_f64();
             if self.ok >= 2 && span > 0.0 {
@@ -86,6 +91,22 @@ impl Stats {
             self.ok as f64 / secs
         } else {
             0.0
+        }
+    }
+
+    /// Two windows of the same load taken apart in time, as one line: answers, errors and
+    /// latencies together, the rate the mean of the two rates.
+    pub fn two_windows(a: Stats, b: Stats) -> Stats {
+        let rate = (a.rate() + b.rate()) / 2.0;
+        let elapsed = a.elapsed + b.elapsed;
+        let mut both = a;
+        both.merge(b);
+        both.latencies_us.sort_unstable();
+        Stats {
+            elapsed,
+            first_last: None,
+            windows_rate: Some(rate),
+            ..both
         }
     }
 
