@@ -319,3 +319,50 @@ async fn worker_loop(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answers(start: Instant, at_ms: &[u64]) -> Stats {
+        let mut s = Stats {
+            elapsed: Duration::from_secs(4),
+            ..Stats::default()
+        };
+        for ms in at_ms {
+            s.answered(start + Duration::from_millis(*ms));
+        }
+        s
+    }
+
+    #[test]
+    fn rate_is_intervals_over_the_first_to_last_answer() {
+        let t = Instant::now();
+        // 5 answers 100 ms apart: 4 intervals in 0.4 s, whatever the window's length.
+        let s = answers(t, &[1000, 1100, 1200, 1300, 1400]);
+        assert!((s.rate() - 10.0).abs() < 1e-9, "{}", s.rate());
+        // Fewer than two answers: the count over the window.
+        assert!((answers(t, &[500]).rate() - 0.25).abs() < 1e-9);
+        assert_eq!(answers(t, &[]).rate(), 0.0);
+    }
+
+    #[test]
+    fn workers_of_one_window_merge_into_one_span() {
+        let t = Instant::now();
+        let mut a = answers(t, &[0, 200, 400]);
+        a.merge(answers(t, &[100, 300, 500]));
+        assert_eq!(a.ok, 6);
+        assert!((a.rate() - 10.0).abs() < 1e-9, "{}", a.rate());
+    }
+
+    #[test]
+    fn two_windows_rate_is_the_mean_of_their_rates() {
+        let t = Instant::now();
+        let fast = answers(t, &[0, 100, 200]); // 10/s
+        let slow = answers(t + Duration::from_secs(10), &[0, 200, 400]); // 5/s
+        let both = Stats::two_windows(fast, slow);
+        assert_eq!(both.ok, 6);
+        assert!((both.rate() - 7.5).abs() < 1e-9, "{}", both.rate());
+        assert_eq!(both.elapsed, Duration::from_secs(8));
+    }
+}
