@@ -319,6 +319,7 @@ mod tests {
             "keys were grouped: {} batches",
             batches.len()
         );
+        drop(batches);
         all_batches_end(&b).await;
     }
 
