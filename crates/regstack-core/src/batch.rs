@@ -309,17 +309,18 @@ mod tests {
             let (k, v) = call.await.unwrap();
             assert_eq!(v, k * 10);
         }
-        let batches = batches.lock().unwrap();
-        let mut keys: Vec<u32> = batches.iter().flatten().copied().collect();
-        keys.sort_unstable();
-        assert_eq!(keys, (0..200).collect::<Vec<_>>(), "every key exactly once");
-        assert!(batches.iter().all(|b| b.len() <= 16), "max_batch holds");
-        assert!(
-            batches.len() < 200,
-            "keys were grouped: {} batches",
-            batches.len()
-        );
-        drop(batches);
+        {
+            let batches = batches.lock().unwrap();
+            let mut keys: Vec<u32> = batches.iter().flatten().copied().collect();
+            keys.sort_unstable();
+            assert_eq!(keys, (0..200).collect::<Vec<_>>(), "every key exactly once");
+            assert!(batches.iter().all(|b| b.len() <= 16), "max_batch holds");
+            assert!(
+                batches.len() < 200,
+                "keys were grouped: {} batches",
+                batches.len()
+            );
+        }
         all_batches_end(&b).await;
     }
 
