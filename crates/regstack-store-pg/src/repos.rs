@@ -119,12 +119,14 @@ impl SessionConnections {
                 Some(conn) => conn,
                 None => self.connect().await?,
             };
+            // Unordered: the rows are put back in the keys' order by `ord` below (an
+            // `ORDER BY` cost PostgreSQL a sort per batch, a quarter of its executor time).
             let result = sqlx::query(concat!(
-                "SELECT EXISTS (SELECT 1 FROM token_blacklist \
+                "SELECT q.ord, EXISTS (SELECT 1 FROM token_blacklist \
                  WHERE token_blacklist.jti = q.jti) AS revoked, ",
                 user_cols!(),
                 " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS q (jti, uid, ord) \
-                 LEFT JOIN users ON users.id = q.uid ORDER BY q.ord"
+                 LEFT JOIN users ON users.id = q.uid"
             ))
             .bind(&jtis)
             .bind(&ids)
@@ -142,13 +144,30 @@ impl SessionConnections {
             }
         };
         self.put_back(conn);
-        rows.iter()
-            .map(|row| {
-                let found: Option<String> = get(row, "id")?;
-                Ok(SessionLookup {
-                    revoked: get(row, "revoked")?,
-                    user: found.map(|_| user_from_row(row)).transpose()?,
-                })
+        let mut answers: Vec<Option<SessionLookup>> = Vec::new();
+        answers.resize_with(jtis.len(), || None);
+        for row in &rows {
+            let ord: i64 = get(row, "ord")?;
+            let slot = usize::try_from(ord)
+                .ok()
+                .and_then(|ord| ord.checked_sub(1))
+                .and_then(|i| answers.get_mut(i))
+                .ok_or_else(|| StoreError::Corrupt(format!("session look-up: row {ord}")))?;
+            if slot.is_some() {
+                return Err(StoreError::Corrupt(format!(
+                    "session look-up: row {ord} twice"
+                )));
+            }
+            let found: Option<String> = get(row, "id")?;
+            *slot = Some(SessionLookup {
+                revoked: get(row, "revoked")?,
+                user: found.map(|_| user_from_row(row)).transpose()?,
+            });
+        }
+        answers
+            .into_iter()
+            .map(|a| {
+                a.ok_or_else(|| StoreError::Corrupt("session look-up: a row is missing".into()))
             })
             .collect()
     }
