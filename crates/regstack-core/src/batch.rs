@@ -207,6 +207,47 @@ impl<K: Send + 'static, V: Send + 'static> Drop for Running<K, V> {
     }
 }
 
+/// The answers of one batch, which a backend may read back in any order, put back in the order
+/// of its keys: each key's answer exactly once.
+#[derive(Debug)]
+pub struct InKeyOrder<V> {
+    slots: Vec<Option<V>>,
+}
+
+impl<V> InKeyOrder<V> {
+    /// Room for the answers of `keys` keys.
+    pub fn new(keys: usize) -> Self {
+        let mut slots = Vec::with_capacity(keys);
+        slots.resize_with(keys, || None);
+        Self { slots }
+    }
+
+    /// The answer for the key at `index` (0-based); an index out of range or answered twice is
+    /// a corrupt answer.
+    pub fn put(&mut self, index: usize, answer: V) -> StoreResult<()> {
+        match self.slots.get_mut(index) {
+            Some(slot @ None) => {
+                *slot = Some(answer);
+                Ok(())
+            }
+            Some(Some(_)) => Err(StoreError::Corrupt(format!("batch answer {index} twice"))),
+            None => Err(StoreError::Corrupt(format!(
+                "batch answer {index} for {} keys",
+                self.slots.len()
+            ))),
+        }
+    }
+
+    /// Every answer in key order; a key left without one is a corrupt answer.
+    pub fn finish(self) -> StoreResult<Vec<V>> {
+        self.slots
+            .into_iter()
+            .enumerate()
+            .map(|(i, a)| a.ok_or_else(|| StoreError::Corrupt(format!("batch answer {i} missing"))))
+            .collect()
+    }
+}
+
 /// One error for every caller of a failed batch.
 fn share(e: &Arc<StoreError>) -> StoreError {
     match &**e {
@@ -251,6 +292,22 @@ mod tests {
     use futures::FutureExt as _;
 
     use super::*;
+
+    #[test]
+    fn answers_go_back_in_key_order_each_exactly_once() {
+        let mut a = InKeyOrder::new(3);
+        a.put(2, "c").unwrap();
+        a.put(0, "a").unwrap();
+        a.put(1, "b").unwrap();
+        assert_eq!(a.finish().unwrap(), vec!["a", "b", "c"]);
+
+        let mut twice = InKeyOrder::new(2);
+        twice.put(1, 1).unwrap();
+        assert!(matches!(twice.put(1, 1), Err(StoreError::Corrupt(_))));
+        assert!(matches!(twice.put(2, 1), Err(StoreError::Corrupt(_))));
+        assert!(matches!(twice.finish(), Err(StoreError::Corrupt(_))));
+        assert!(InKeyOrder::<u8>::new(0).finish().unwrap().is_empty());
+    }
 
     /// The keys of every batch run, in order.
     type Seen = Arc<Mutex<Vec<Vec<u32>>>>;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use regstack_core::batch::InKeyOrder;
 use regstack_core::domain::{
     MfaCode, MfaKind, NewOAuthIdentity, NewPending, NewUser, OAuthIdentity, OAuthState,
     PendingRegistration, User, UserPatch,
@@ -144,32 +145,21 @@ impl SessionConnections {
             }
         };
         self.put_back(conn);
-        let mut answers: Vec<Option<SessionLookup>> = Vec::new();
-        answers.resize_with(jtis.len(), || None);
+        let mut answers = InKeyOrder::new(jtis.len());
         for row in &rows {
             let ord: i64 = get(row, "ord")?;
-            let slot = usize::try_from(ord)
-                .ok()
-                .and_then(|ord| ord.checked_sub(1))
-                .and_then(|i| answers.get_mut(i))
-                .ok_or_else(|| StoreError::Corrupt(format!("session look-up: row {ord}")))?;
-            if slot.is_some() {
-                return Err(StoreError::Corrupt(format!(
-                    "session look-up: row {ord} twice"
-                )));
-            }
+            let index = usize::try_from(ord - 1)
+                .map_err(|_| StoreError::Corrupt(format!("session look-up: row {ord}")))?;
             let found: Option<String> = get(row, "id")?;
-            *slot = Some(SessionLookup {
-                revoked: get(row, "revoked")?,
-                user: found.map(|_| user_from_row(row)).transpose()?,
-            });
+            answers.put(
+                index,
+                SessionLookup {
+                    revoked: get(row, "revoked")?,
+                    user: found.map(|_| user_from_row(row)).transpose()?,
+                },
+            )?;
         }
-        answers
-            .into_iter()
-            .map(|a| {
-                a.ok_or_else(|| StoreError::Corrupt("session look-up: a row is missing".into()))
-            })
-            .collect()
+        answers.finish()
     }
 
     /// A connection of the pool, detached, planning the look-up once: with the server's

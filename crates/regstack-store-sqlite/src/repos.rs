@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use regstack_core::batch::InKeyOrder;
 use regstack_core::domain::{
     MfaCode, MfaKind, NewOAuthIdentity, NewPending, NewUser, OAuthIdentity, OAuthState,
     PendingRegistration, User, UserPatch,
@@ -127,16 +128,11 @@ async fn lookup_sessions(
         .map_err(store_err("session"))?;
     let answers: Vec<SessionRow> = serde_json::from_str(answers.as_deref().unwrap_or("[]"))
         .map_err(|e| StoreError::Corrupt(format!("session look-up: {e}")))?;
-    let mut out: Vec<Option<SessionLookup>> = vec![None; keys.len()];
+    let mut out = InKeyOrder::new(keys.len());
     for row in answers {
-        let slot = out
-            .get_mut(row.0)
-            .ok_or_else(|| StoreError::Corrupt(format!("session look-up: index {}", row.0)))?;
-        *slot = Some(row.into_lookup()?);
+        out.put(row.0, row.into_lookup()?)?;
     }
-    out.into_iter()
-        .map(|a| a.ok_or_else(|| StoreError::Corrupt("session look-up: missing answer".into())))
-        .collect()
+    out.finish()
 }
 
 /// One answer of [`lookup_sessions`]: index, revoked, then the user columns (all null when
