@@ -213,6 +213,7 @@ fn ask_all<R: BufRead>(p: &mut Prompter<R>) -> Result<Answers, Aborted> {
 
     // 5. Email.
     let email_backend = p.choice("Email backend", &["console", "smtp", "ses"], "console")?;
+    warn_if_not_built(email_backend);
     if email_backend == "ses" {
         eprintln!(
             "tip: `regstack ses setup` checks the sender identity and writes the SES settings."
@@ -268,6 +269,7 @@ fn ask_all<R: BufRead>(p: &mut Prompter<R>) -> Result<Answers, Aborted> {
     } else {
         "null"
     };
+    warn_if_not_built(sms_backend);
 
     // 7. Routers and policy.
     let enable_admin_router = p.confirm("Enable the JSON admin router?", false)?;
@@ -427,11 +429,45 @@ fn run<R: BufRead>(opts: InitOptions, p: &mut Prompter<R>) -> Result<ExitCode, F
     Ok(ExitCode::SUCCESS)
 }
 
+/// The cargo feature of this binary that serves a transport `backend`, when it is off (the
+/// configuration is still written: another build of regstack may serve it).
+fn missing_feature(backend: &str) -> Option<&'static str> {
+    match backend {
+        "smtp" if !cfg!(feature = "smtp") => Some("smtp"),
+        "ses" if !cfg!(feature = "ses") => Some("ses"),
+        "sns" if !cfg!(feature = "sns") => Some("sns"),
+        "twilio" if !cfg!(feature = "twilio") => Some("twilio"),
+        _ => None,
+    }
+}
+
+/// Say at once when this binary's `serve` would refuse the transport just chosen.
+fn warn_if_not_built(backend: &str) {
+    if let Some(feature) = missing_feature(backend) {
+        eprintln!(
+            "note: this regstack binary was built without the `{feature}` feature, so its `serve` refuses this setting; build regstack with `--features {feature}` (the file is written either way)."
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use regstack::config::LoadOptions;
 
     use super::*;
+
+    #[test]
+    fn a_transport_this_binary_lacks_is_named() {
+        assert_eq!(missing_feature("console"), None);
+        assert_eq!(missing_feature("null"), None);
+        assert_eq!(missing_feature("ses").is_some(), !cfg!(feature = "ses"));
+        assert_eq!(missing_feature("sns").is_some(), !cfg!(feature = "sns"));
+        assert_eq!(missing_feature("smtp").is_some(), !cfg!(feature = "smtp"));
+        assert_eq!(
+            missing_feature("twilio").is_some(),
+            !cfg!(feature = "twilio")
+        );
+    }
 
     fn answers(input: &str) -> Answers {
         ask_all(&mut Prompter::new(input.as_bytes())).unwrap()
