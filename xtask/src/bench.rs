@@ -1,10 +1,10 @@
-//! `cargo xtask bench [--quick] [--only sqlite|postgres] [--filter TEXT] [--permits N]`: build
-//! `regstack` with the backends it measures (SQLite, PostgreSQL; no MongoDB, mail or SMS
-//! transports, which the scenarios never reach and which would double a cold build) and the
-//! load generator (`crates/regstack-bench`) with release settings into `target/bench-server/`,
-//! then run the generator against the binary: SQLite always, PostgreSQL when a server answers
-//! on 127.0.0.1:5432. The generator prints the table and exits non-zero when a bar fails
-//! (`docs/benchmarks.md`).
+//! `cargo xtask bench [--quick] [--only sqlite|postgres] [--filter TEXT] [--permits N]
+//! [--nice N]`: build `regstack` with the backends it measures (SQLite, PostgreSQL; no
+//! MongoDB, mail or SMS transports, which the scenarios never reach and which would double a
+//! cold build) and the load generator (`crates/regstack-bench`) with release settings into
+//! `target/bench-server/`, then run the generator against the binary: SQLite always,
+//! PostgreSQL when a server answers on 127.0.0.1:5432. The generator prints the table and exits
+//! non-zero when a bar fails (`docs/benchmarks.md`).
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;

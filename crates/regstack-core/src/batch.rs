@@ -312,6 +312,12 @@ mod tests {
     /// The keys of every batch run, in order.
     type Seen = Arc<Mutex<Vec<Vec<u32>>>>;
 
+    /// `b.load(key)` in a task of its own (a caller that can be aborted).
+    fn spawn_load(b: &Batcher<u32, u32>, key: u32) -> tokio::task::JoinHandle<StoreResult<u32>> {
+        let b = b.clone();
+        tokio::spawn(async move { b.load(key).await })
+    }
+
     /// Wait (at most 5 s) until no batch task is counted as running. A batch task counts
     /// itself out when it finds the queue empty, which can be just after its last callers
     /// have their answers.
@@ -397,14 +403,9 @@ mod tests {
             }
             .boxed()
         });
-        let calls: Vec<_> = (0..30u32)
-            .map(|k| {
-                let b = b.clone();
-                tokio::spawn(async move { b.load(k).await.unwrap() })
-            })
-            .collect();
+        let calls: Vec<_> = (0..30u32).map(|k| spawn_load(&b, k)).collect();
         for call in calls {
-            call.await.unwrap();
+            call.await.unwrap().unwrap();
         }
         assert_eq!(most.load(Ordering::SeqCst), 3);
     }
@@ -413,20 +414,11 @@ mod tests {
     async fn a_caller_that_goes_away_cancels_only_its_own_wait() {
         let (b, batches) = times_ten(1, 64, Duration::from_millis(50));
         // The first caller starts a batch and hangs up while its query runs.
-        let first = {
-            let b = b.clone();
-            tokio::spawn(async move { b.load(1).await })
-        };
+        let first = spawn_load(&b, 1);
         tokio::time::sleep(Duration::from_millis(10)).await;
         // These two queue behind it; one of them hangs up before its batch starts.
-        let second = {
-            let b = b.clone();
-            tokio::spawn(async move { b.load(2).await })
-        };
-        let third = {
-            let b = b.clone();
-            tokio::spawn(async move { b.load(3).await })
-        };
+        let second = spawn_load(&b, 2);
+        let third = spawn_load(&b, 3);
         tokio::time::sleep(Duration::from_millis(10)).await;
         first.abort();
         second.abort();
@@ -479,15 +471,9 @@ mod tests {
             }
             .boxed()
         });
-        let first = {
-            let b = b.clone();
-            tokio::spawn(async move { b.load(1).await })
-        };
+        let first = spawn_load(&b, 1);
         tokio::time::sleep(Duration::from_millis(5)).await;
-        let second = {
-            let b = b.clone();
-            tokio::spawn(async move { b.load(2).await })
-        };
+        let second = spawn_load(&b, 2);
         assert!(first.await.unwrap().is_err());
         assert_eq!(second.await.unwrap().unwrap(), 2);
         all_batches_end(&b).await;

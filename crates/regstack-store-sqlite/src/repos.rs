@@ -39,19 +39,20 @@ where
         .map_err(|e| StoreError::Corrupt(format!("column {col}: {e}")))
 }
 
-fn get_dt(row: &SqliteRow, col: &str) -> StoreResult<DateTime<Utc>> {
-    let raw: String = get(row, col)?;
-    time::parse(&raw)
+/// A stored datetime of column `col`.
+fn parse_dt(raw: &str, col: &str) -> StoreResult<DateTime<Utc>> {
+    time::parse(raw)
         .ok_or_else(|| StoreError::Corrupt(format!("column {col}: bad datetime {raw:?}")))
 }
 
+fn get_dt(row: &SqliteRow, col: &str) -> StoreResult<DateTime<Utc>> {
+    parse_dt(&get::<String>(row, col)?, col)
+}
+
 fn get_opt_dt(row: &SqliteRow, col: &str) -> StoreResult<Option<DateTime<Utc>>> {
-    let raw: Option<String> = get(row, col)?;
-    raw.map(|raw| {
-        time::parse(&raw)
-            .ok_or_else(|| StoreError::Corrupt(format!("column {col}: bad datetime {raw:?}")))
-    })
-    .transpose()
+    get::<Option<String>>(row, col)?
+        .map(|raw| parse_dt(&raw, col))
+        .transpose()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -166,12 +167,7 @@ impl SessionRow {
             v.ok_or_else(|| StoreError::Corrupt(format!("column {col}: null")))
         }
         fn dt(v: Option<String>, col: &str) -> StoreResult<Option<DateTime<Utc>>> {
-            v.map(|raw| {
-                time::parse(&raw).ok_or_else(|| {
-                    StoreError::Corrupt(format!("column {col}: bad datetime {raw:?}"))
-                })
-            })
-            .transpose()
+            v.map(|raw| parse_dt(&raw, col)).transpose()
         }
         let user = match self.2 {
             None => None,
@@ -185,10 +181,8 @@ impl SessionRow {
                 full_name: self.8,
                 phone_number: self.9,
                 is_mfa_enabled: flag(self.10, "is_mfa_enabled")?,
-                created_at: dt(self.11, "created_at")?
-                    .ok_or_else(|| StoreError::Corrupt("column created_at: null".into()))?,
-                updated_at: dt(self.12, "updated_at")?
-                    .ok_or_else(|| StoreError::Corrupt("column updated_at: null".into()))?,
+                created_at: parse_dt(&text(self.11, "created_at")?, "created_at")?,
+                updated_at: parse_dt(&text(self.12, "updated_at")?, "updated_at")?,
                 last_login: dt(self.13, "last_login")?,
                 tokens_invalidated_after: dt(self.14, "tokens_invalidated_after")?,
             }),
