@@ -46,11 +46,22 @@ pub const SCHEMA_LOCK_KEY: i64 = i64::from_be_bytes(*b"regstack");
 
 /// The revision stored in `alembic_version` (looked up through the `search_path`, where the
 /// revisions create their tables), `None` when the table is missing or empty.
+///
+/// Whether the table exists is read from `pg_class` with the statement's snapshot, not with
+/// `to_regclass`, which answers from the server process's catalog caches; nothing in a wait
+/// for an advisory lock refreshes those (a relation lock would). CI once saw an installer that
+/// had waited for the schema lock apply `0001` after another had committed it (`relation
+/// "users" already exists`); not reproduced on demand, but a query on `pg_class` sees every
+/// commit before it started either way.
 pub(crate) async fn current_revision(conn: &mut PgConnection) -> StoreResult<Option<String>> {
-    let exists: bool = sqlx::query_scalar("SELECT to_regclass('alembic_version') IS NOT NULL")
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(store_err("alembic_version"))?;
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c \
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relname = 'alembic_version' AND n.nspname = ANY (current_schemas(false)))",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(store_err("alembic_version"))?;
     if !exists {
         return Ok(None);
     }
