@@ -2,22 +2,46 @@
 //! reset flow (`spec/http-api.md` §2.9–§2.14).
 
 use crate::RegStack;
-use crate::domain::{User, UserPatch};
+use crate::domain::{User, UserGuard, UserPatch};
 use crate::error::{Error, Result};
 use crate::hooks::{Event, redact};
-use crate::jwt::{Extra, Purpose};
+use crate::jwt::{Claims, Extra, Purpose};
 use crate::mail::{EmailKind, compose};
 use crate::password::Verification;
 
 impl RegStack {
-    /// Check the current password of a user (the confirmation several flows ask for).
+    /// Check the current password of a user (the confirmation several flows ask for). A
+    /// wrong one counts in the same per-account lockout as a failed login, admitted before the
+    /// password is evaluated, so a stolen session is no unlimited password oracle.
     pub async fn confirm_password(&self, user: &User, password: &str) -> Result<()> {
         let Some(hash) = user.hashed_password.as_deref() else {
             return Err(Error::NoPasswordSet);
         };
+        let lockout = self.lockout();
+        let attempt = match lockout.admit(&user.email).await? {
+            Ok(attempt) => attempt,
+            Err(locked) => {
+                self.security_event(Event::LoginLockedOut {
+                    email: user.email.clone(),
+                    retry_after: locked.retry_after,
+                })
+                .await;
+                return Err(Error::LockedOut {
+                    retry_after: locked.retry_after,
+                    window: locked.window,
+                });
+            }
+        };
         if self.hasher().verify(password, hash).await.is_valid() {
+            lockout.succeeded(&attempt).await?;
             Ok(())
         } else {
+            self.security_event(Event::LoginFailed {
+                email: user.email.clone(),
+                user: Some(user.clone()),
+                reason: "current_password",
+            })
+            .await;
             Err(Error::CurrentPasswordIncorrect)
         }
     }
@@ -35,16 +59,26 @@ impl RegStack {
         {
             return Err(Error::SamePassword);
         }
-        self.set_password(user, new_password).await?;
+        let updated = self
+            .set_password(user, new_password)
+            .await?
+            .ok_or(Error::CurrentPasswordIncorrect)?;
         self.lockout().clear(&user.email).await?;
         self.hooks()
-            .fire(Event::PasswordChanged { user: user.clone() })
+            .fire(Event::PasswordChanged { user: updated })
             .await;
         Ok(())
     }
 
-    /// Store a new password hash and revoke every session issued until now.
-    async fn set_password(&self, user: &User, new_password: &str) -> Result<User> {
+    /// Store a new password hash and revoke every credential issued until now: sessions,
+    /// reset links and email-change links (all checked against `tokens_invalidated_after`).
+    ///
+    /// The write is a compare-and-set on the state `user` was read with (`None` when another
+    /// change won). A login whose verification of the old hash was under way records itself
+    /// with a compare-and-set too: it either lands before this write, and then the cutoff is
+    /// stamped again after the write (so it is later than that session's `iat`), or after it,
+    /// and then it is refused.
+    async fn set_password(&self, user: &User, new_password: &str) -> Result<Option<User>> {
         let hash = self.hasher().hash(new_password).await?;
         let now = self.clock().now();
         let patch = UserPatch {
@@ -52,15 +86,30 @@ impl RegStack {
             tokens_invalidated_after: Some(Some(now)),
             ..UserPatch::default()
         };
-        self.stores()
-            .users
-            .update(&user.id, &patch, now)
+        let users = &self.stores().users;
+        let Some(written) = users
+            .update_guarded(&user.id, &UserGuard::of(user), &patch, now)
             .await?
-            .ok_or(Error::ResetAccountMismatch)
+        else {
+            return Ok(None);
+        };
+        let after = self.clock().now();
+        if after <= now {
+            return Ok(Some(written));
+        }
+        let restamp = UserPatch {
+            tokens_invalidated_after: Some(Some(after)),
+            ..UserPatch::default()
+        };
+        Ok(users
+            .update_guarded(&user.id, &UserGuard::of(&written), &restamp, after)
+            .await?
+            .or(Some(written)))
     }
 
-    /// `POST /change-email`: mails a confirmation link to the new address when it is free.
-    /// The answer is the same whether or not the address is taken.
+    /// `POST /change-email`: checks the current password, then answers at once; the look-up
+    /// of the new address and the mail happen off the request path, so neither the answer, its
+    /// status nor its time reveals whether the address is taken.
     pub async fn request_email_change(
         &self,
         user: &User,
@@ -71,6 +120,18 @@ impl RegStack {
             return Err(Error::SameEmail);
         }
         self.confirm_password(user, current_password).await?;
+        let this = self.clone();
+        let user = user.clone();
+        let new_email = new_email.to_owned();
+        self.spawn_background(async move {
+            if let Err(e) = this.request_email_change_now(&user, &new_email).await {
+                tracing::error!(target: "regstack.account", error = %e, "change-email failed");
+            }
+        });
+        Ok(())
+    }
+
+    async fn request_email_change_now(&self, user: &User, new_email: &str) -> Result<()> {
         if self.stores().users.get_by_email(new_email).await?.is_some() {
             tracing::info!(
                 target: "regstack.account",
@@ -84,7 +145,8 @@ impl RegStack {
             &user.id,
             Extra {
                 new_email: Some(new_email.to_owned()),
-                phone: None,
+                old_email: Some(user.email.clone()),
+                ..Extra::default()
             },
         );
         let url = self.config().email_change_url(&raw);
@@ -97,7 +159,7 @@ impl RegStack {
             &url,
         );
         msg.check_headers()?;
-        self.mailer().send(&msg).await?;
+        self.deliver_with_retry(msg).await;
         self.hooks()
             .fire(Event::EmailChangeRequested {
                 user: user.clone(),
@@ -128,6 +190,13 @@ impl RegStack {
             Some(u) if u.is_active => u,
             _ => return Err(Error::TokenAccountMismatch),
         };
+        // A link issued at or before a password change (or any bulk revocation), or for an
+        // address the account no longer has, is dead.
+        if issued_before_cutoff(&claims, &user)
+            || claims.old_email.as_ref().is_some_and(|e| *e != user.email)
+        {
+            return Err(Error::InvalidEmailChangeToken);
+        }
         // Claim the token first: of concurrent confirmations exactly one proceeds.
         if !stores.revocations.revoke(&claims.jti, claims.exp).await? {
             return Err(Error::InvalidEmailChangeToken);
@@ -138,9 +207,14 @@ impl RegStack {
             tokens_invalidated_after: Some(Some(now)),
             ..UserPatch::default()
         };
-        let updated = match stores.users.update(&user.id, &patch, now).await {
+        let guarded = stores
+            .users
+            .update_guarded(&user.id, &UserGuard::of(&user), &patch, now)
+            .await;
+        let updated = match guarded {
             Ok(Some(u)) => u,
-            Ok(None) => return Err(Error::TokenAccountMismatch),
+            // A password change committed since the user was read: the link died with it.
+            Ok(None) => return Err(Error::InvalidEmailChangeToken),
             Err(e) if e.is_conflict() => return Err(Error::EmailInUse),
             Err(e) => return Err(e.into()),
         };
@@ -236,14 +310,27 @@ impl RegStack {
             Some(u) if u.is_active => u,
             _ => return Err(Error::ResetAccountMismatch),
         };
+        // A link issued at or before the last password change (a newer reset included) is dead.
+        if issued_before_cutoff(&claims, &user) {
+            return Err(Error::InvalidResetToken);
+        }
         if !stores.revocations.revoke(&claims.jti, claims.exp).await? {
             return Err(Error::InvalidResetToken);
         }
-        self.set_password(&user, new_password).await?;
+        if self.set_password(&user, new_password).await?.is_none() {
+            // Another change of the password won the race: this link is as old as the rest.
+            return Err(Error::InvalidResetToken);
+        }
         self.lockout().clear(&user.email).await?;
         self.hooks()
             .fire(Event::PasswordResetCompleted { user })
             .await;
         Ok(())
     }
+}
+
+/// Whether a one-time link was issued at or before the account's bulk-revocation cutoff.
+fn issued_before_cutoff(claims: &Claims, user: &User) -> bool {
+    user.tokens_invalidated_after
+        .is_some_and(|cutoff| claims.iat <= cutoff)
 }

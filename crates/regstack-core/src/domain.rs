@@ -170,6 +170,39 @@ impl UserPatch {
     }
 }
 
+/// The credential state of a user row that [`UserStore::update_guarded`](crate::store::UserStore::update_guarded)
+/// requires to be unchanged: the password hash and the bulk-revocation cutoff.
+#[derive(Clone, PartialEq)]
+pub struct UserGuard {
+    pub hashed_password: Option<String>,
+    pub tokens_invalidated_after: Option<DateTime<Utc>>,
+}
+
+impl UserGuard {
+    /// The guard of a user row as read.
+    pub fn of(user: &User) -> Self {
+        Self {
+            hashed_password: user.hashed_password.clone(),
+            tokens_invalidated_after: user.tokens_invalidated_after,
+        }
+    }
+
+    /// Whether `user` still holds this state.
+    pub fn holds(&self, user: &User) -> bool {
+        self.hashed_password == user.hashed_password
+            && self.tokens_invalidated_after == user.tokens_invalidated_after
+    }
+}
+
+impl std::fmt::Debug for UserGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserGuard")
+            .field("has_password", &self.hashed_password.is_some())
+            .field("tokens_invalidated_after", &self.tokens_invalidated_after)
+            .finish()
+    }
+}
+
 /// A registration waiting for its email to be verified.
 #[derive(Clone, PartialEq)]
 pub struct PendingRegistration {

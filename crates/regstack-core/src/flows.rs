@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::RegStack;
-use crate::domain::{MfaCode, MfaKind, NewPending, NewUser, User, UserPatch};
+use crate::domain::{MfaCode, MfaKind, NewPending, NewUser, User, UserGuard, UserPatch};
 use crate::error::{AuthFailure, Error, MfaFailure, Result};
 use crate::hooks::{Event, redact};
 use crate::jwt::{Claims, Extra, Purpose};
@@ -294,15 +294,25 @@ impl RegStack {
     }
 
     /// `POST /login`. Unknown, pending-only, password-less and wrong-password attempts all cost
-    /// exactly one Argon2 verification and answer alike.
+    /// exactly one Argon2 verification and answer alike. The lockout admits the attempt (and
+    /// counts it as a failure) before the password is evaluated, in one atomic store
+    /// operation, so a parallel burst gets no more than `login_lockout_threshold` guesses.
     pub async fn login(&self, email: &str, password: &str) -> Result<LoginOutcome> {
         let lockout = self.lockout();
-        if let Some(locked) = lockout.check(email).await? {
-            return Err(Error::LockedOut {
-                retry_after: locked.retry_after,
-                window: locked.window,
-            });
-        }
+        let attempt = match lockout.admit(email).await? {
+            Ok(attempt) => attempt,
+            Err(locked) => {
+                self.security_event(Event::LoginLockedOut {
+                    email: email.to_owned(),
+                    retry_after: locked.retry_after,
+                })
+                .await;
+                return Err(Error::LockedOut {
+                    retry_after: locked.retry_after,
+                    window: locked.window,
+                });
+            }
+        };
         let user = self.stores().users.get_by_email(email).await?;
         let (user, verification) = match user {
             Some(u) => match u.hashed_password.clone() {
@@ -327,31 +337,55 @@ impl RegStack {
                 (None, Verification::Invalid)
             }
         };
-        let (Some(user), Verification::Valid { needs_rehash }) = (user, verification) else {
-            let remaining = lockout.record_failure(email).await?;
-            return Err(Error::InvalidCredentials { remaining });
+        let refused = |user: Option<User>, reason: &'static str| Event::LoginFailed {
+            email: email.to_owned(),
+            user,
+            reason,
         };
+        let (user, needs_rehash) = match (user, verification) {
+            (Some(user), Verification::Valid { needs_rehash }) => (user, needs_rehash),
+            (user, _) => {
+                self.security_event(refused(user, "invalid_credentials"))
+                    .await;
+                return Err(Error::InvalidCredentials {
+                    remaining: lockout.remaining(&attempt),
+                });
+            }
+        };
+        // The attempt stays counted as a failure for a disabled or unverified account.
         if !user.is_active {
-            lockout.record_failure(email).await?;
+            self.security_event(refused(Some(user), "account_disabled"))
+                .await;
             return Err(Error::AccountDisabled);
         }
         if self.config().require_verification && !user.is_verified {
-            lockout.record_failure(email).await?;
+            self.security_event(refused(Some(user), "email_not_verified"))
+                .await;
             return Err(Error::EmailNotVerified);
         }
+        // What the password was checked against: a reset or revocation that commits while the
+        // hash was being verified makes the session below refused.
+        let guard = UserGuard::of(&user);
         if needs_rehash {
-            self.rehash_in_background(user.id.clone(), password.to_owned());
+            self.rehash_in_background(user.id.clone(), guard.clone(), password.to_owned());
         }
         if user.is_mfa_enabled
             && let Some(phone) = user.phone_number.clone()
         {
+            lockout.succeeded(&attempt).await?;
             return self.start_login_mfa(user, phone).await;
         }
-        let token = self.complete_login(user).await?;
-        Ok(LoginOutcome::Token(Box::new(token)))
+        match self.complete_login(user, &guard).await {
+            Err(Error::InvalidCredentials { .. }) => Err(Error::InvalidCredentials {
+                remaining: lockout.remaining(&attempt),
+            }),
+            other => other.map(|token| LoginOutcome::Token(Box::new(token))),
+        }
     }
 
-    fn rehash_in_background(&self, user_id: String, password: String) {
+    /// Replace an outdated hash of a password just verified, unless the password changed in
+    /// the meantime (a compare-and-set on the hash that was verified).
+    fn rehash_in_background(&self, user_id: String, guard: UserGuard, password: String) {
         let this = self.clone();
         self.spawn_background(async move {
             let result = async {
@@ -360,10 +394,18 @@ impl RegStack {
                     hashed_password: Some(Some(hash)),
                     ..UserPatch::default()
                 };
-                this.stores()
+                let done = this
+                    .stores()
                     .users
-                    .update(&user_id, &patch, this.now())
+                    .update_guarded(&user_id, &guard, &patch, this.now())
                     .await?;
+                if done.is_none() {
+                    tracing::info!(
+                        target: "regstack.login",
+                        user_id = %user_id,
+                        "password changed before the rehash finished; rehash dropped"
+                    );
+                }
                 Ok::<_, Error>(())
             }
             .await;
@@ -466,18 +508,49 @@ impl RegStack {
             .jwt()
             .decode(pending_token, Purpose::LoginMfa)
             .map_err(|_| Error::InvalidMfaSession)?;
-        self.verify_mfa_code(&claims.sub, MfaKind::LoginMfa, code)
+        if let Err(failure) = self
+            .verify_mfa_code(&claims.sub, MfaKind::LoginMfa, code)
             .await?
-            .map_err(Error::MfaCode)?;
+        {
+            self.security_event(Event::MfaFailed {
+                user_id: claims.sub.clone(),
+                reason: match failure {
+                    MfaFailure::Missing => "missing",
+                    MfaFailure::Locked => "locked",
+                    MfaFailure::Expired => "expired",
+                    MfaFailure::Wrong { .. } => "wrong",
+                },
+            })
+            .await;
+            return Err(Error::MfaCode(failure));
+        }
         let user = match self.stores().users.get_by_id(&claims.sub).await? {
             Some(u) if u.is_active => u,
             _ => return Err(Error::TokenAccountMismatch),
         };
-        self.complete_login(user).await
+        // The pending sign-in was issued before a password change or revocation: refused.
+        if let Some(cutoff) = user.tokens_invalidated_after
+            && claims.iat <= cutoff
+        {
+            return Err(Error::InvalidMfaSession);
+        }
+        let guard = UserGuard::of(&user);
+        self.complete_login(user, &guard)
+            .await
+            .map_err(|e| match e {
+                Error::InvalidCredentials { .. } => Error::InvalidMfaSession,
+                e => e,
+            })
     }
 
     /// Issue a session token, record the login, clear lockout and fire `user_logged_in`.
-    async fn complete_login(&self, user: User) -> Result<SessionToken> {
+    ///
+    /// The login is recorded with a compare-and-set on `guard` (the password hash and cutoff
+    /// the credentials were checked against): when a password change, reset or revocation
+    /// committed since, the token is never handed out (`InvalidCredentials`). A change that
+    /// commits after this write stamps its cutoff after it (see `set_password`), so the token
+    /// dies with it.
+    async fn complete_login(&self, user: User, guard: &UserGuard) -> Result<SessionToken> {
         let (access_token, claims) = self
             .jwt()
             .issue(Purpose::Session, &user.id, Extra::default());
@@ -485,12 +558,20 @@ impl RegStack {
             last_login: Some(Some(claims.iat)),
             ..UserPatch::default()
         };
-        let user = self
+        let Some(user) = self
             .stores()
             .users
-            .update(&user.id, &patch, self.now())
+            .update_guarded(&user.id, guard, &patch, self.now())
             .await?
-            .ok_or(Error::TokenAccountMismatch)?;
+        else {
+            self.security_event(Event::LoginFailed {
+                email: user.email.clone(),
+                user: Some(user),
+                reason: "session_invalidated",
+            })
+            .await;
+            return Err(Error::InvalidCredentials { remaining: None });
+        };
         self.lockout().clear(&user.email).await?;
         self.hooks()
             .fire(Event::UserLoggedIn { user: user.clone() })

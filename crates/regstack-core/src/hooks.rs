@@ -97,6 +97,36 @@ pub enum Event {
         user: User,
         provider: String,
     },
+    /// A password was evaluated and refused: at login (`reason` `invalid_credentials`,
+    /// `account_disabled`, `email_not_verified`, `session_invalidated`) or as the current
+    /// password of an account change (`current_password`). `user` is `None` for an unknown
+    /// email.
+    LoginFailed {
+        email: String,
+        user: Option<User>,
+        reason: &'static str,
+    },
+    /// A password evaluation was refused because the account is locked out.
+    LoginLockedOut {
+        email: String,
+        retry_after: u64,
+    },
+    /// An SMS code was refused (`reason`: `missing`, `locked`, `expired`, `wrong`).
+    MfaFailed {
+        user_id: String,
+        reason: &'static str,
+    },
+    /// An administrator changed a user (the fields set in the request).
+    AdminUserUpdated {
+        user: User,
+        is_active: Option<bool>,
+        is_superuser: Option<bool>,
+        full_name_changed: bool,
+    },
+    /// An administrator deleted a user (`user_deleted` fires too).
+    AdminUserDeleted {
+        user: User,
+    },
     /// An event fired by a host under its own name.
     Custom {
         name: String,
@@ -128,6 +158,11 @@ impl Event {
             Event::OAuthSigninCompleted { .. } => "oauth_signin_completed",
             Event::OAuthAccountLinked { .. } => "oauth_account_linked",
             Event::OAuthAccountUnlinked { .. } => "oauth_account_unlinked",
+            Event::LoginFailed { .. } => "login_failed",
+            Event::LoginLockedOut { .. } => "login_locked_out",
+            Event::MfaFailed { .. } => "mfa_failed",
+            Event::AdminUserUpdated { .. } => "admin_user_updated",
+            Event::AdminUserDeleted { .. } => "admin_user_deleted",
             Event::Custom { name, .. } => name,
         }
     }
@@ -152,9 +187,16 @@ impl Event {
             | Event::UserDeleted { user }
             | Event::OAuthSigninCompleted { user, .. }
             | Event::OAuthAccountLinked { user, .. }
-            | Event::OAuthAccountUnlinked { user, .. } => Some(user),
-            Event::OAuthSigninStarted { user, .. } => user.as_ref(),
-            Event::VerificationRequested { .. } | Event::Custom { .. } => None,
+            | Event::OAuthAccountUnlinked { user, .. }
+            | Event::AdminUserUpdated { user, .. }
+            | Event::AdminUserDeleted { user } => Some(user),
+            Event::OAuthSigninStarted { user, .. } | Event::LoginFailed { user, .. } => {
+                user.as_ref()
+            }
+            Event::VerificationRequested { .. }
+            | Event::LoginLockedOut { .. }
+            | Event::MfaFailed { .. }
+            | Event::Custom { .. } => None,
         }
     }
 }
@@ -187,6 +229,9 @@ impl fmt::Debug for Event {
             } => {
                 d.field("new_email", new_email)
                     .field("url", url_without_token);
+            }
+            Event::LoginFailed { reason, .. } | Event::MfaFailed { reason, .. } => {
+                d.field("reason", reason);
             }
             _ => {}
         }

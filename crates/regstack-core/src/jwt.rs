@@ -62,6 +62,9 @@ pub struct Claims {
     pub purpose: Purpose,
     pub new_email: Option<String>,
     pub phone: Option<String>,
+    /// The account's email when an email-change token was issued (regstack 0.9.3's tokens
+    /// carry none).
+    pub old_email: Option<String>,
 }
 
 impl fmt::Debug for Claims {
@@ -85,6 +88,7 @@ pub struct InvalidToken;
 pub struct Extra {
     pub new_email: Option<String>,
     pub phone: Option<String>,
+    pub old_email: Option<String>,
 }
 
 /// The claims [`JwtCodec::decode`] reads, typed (a map of JSON values costs dozens of
@@ -109,6 +113,8 @@ struct RawClaims {
     new_email: Scalar,
     #[serde(default)]
     phone: Scalar,
+    #[serde(default)]
+    old_email: Scalar,
 }
 
 /// One claim's value: a string, a number, or anything else (skipped without being kept).
@@ -281,6 +287,9 @@ impl JwtCodec {
         if let Some(p) = &extra.phone {
             payload.insert("phone".into(), Value::from(p.clone()));
         }
+        if let Some(e) = &extra.old_email {
+            payload.insert("old_email".into(), Value::from(e.clone()));
+        }
         let token = jsonwebtoken::encode(
             &Header::new(self.algorithm),
             &payload,
@@ -295,6 +304,7 @@ impl JwtCodec {
             purpose,
             new_email: extra.new_email,
             phone: extra.phone,
+            old_email: extra.old_email,
         };
         (token, claims)
     }
@@ -327,6 +337,7 @@ impl JwtCodec {
         }
         let new_email = c.new_email.text();
         let phone = c.phone.text();
+        let old_email = c.old_email.text();
         match purpose {
             Purpose::EmailChange if new_email.is_none() => return Err(InvalidToken),
             Purpose::PhoneSetup if phone.is_none() => return Err(InvalidToken),
@@ -351,6 +362,7 @@ impl JwtCodec {
             purpose,
             new_email,
             phone,
+            old_email,
         })
     }
 
@@ -448,8 +460,17 @@ mod tests {
             "u",
             Extra {
                 new_email: Some("b@example.com".into()),
+                old_email: Some("a@example.com".into()),
                 phone: None,
             },
+        );
+        assert_eq!(
+            codec
+                .decode(&good, Purpose::EmailChange)
+                .unwrap()
+                .old_email
+                .as_deref(),
+            Some("a@example.com")
         );
         assert_eq!(
             codec

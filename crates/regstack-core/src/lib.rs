@@ -19,12 +19,13 @@ pub mod store;
 pub mod token;
 
 pub mod regstack;
+pub mod security;
 
 pub use crate::clock::{Clock, FrozenClock, SystemClock};
 pub use crate::config::RegStackConfig;
 pub use crate::domain::{
     LoginAttempt, MfaCode, MfaKind, NewOAuthIdentity, NewPending, NewUser, OAuthIdentity,
-    OAuthState, PendingRegistration, User, UserPatch,
+    OAuthState, PendingRegistration, User, UserGuard, UserPatch,
 };
 pub use crate::error::{AuthFailure, Error, MfaFailure, Result};
 pub use crate::hooks::{Event, HookRegistry};

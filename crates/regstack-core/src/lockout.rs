@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 
 use crate::clock::Clock;
-use crate::store::{LoginAttemptStore, StoreResult};
+use crate::store::{Admission, LoginAttemptStore, StoreResult};
 
 /// Lockout settings and the store they count in.
 #[derive(Debug, Clone)]
@@ -25,6 +25,14 @@ pub struct Locked {
     pub retry_after: u64,
     /// The configured window in seconds.
     pub window: u64,
+}
+
+/// One admitted password evaluation, counted as a failure until [`Lockout::succeeded`].
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    email: String,
+    ticket: Option<String>,
+    failures: u64,
 }
 
 impl Lockout {
@@ -54,7 +62,8 @@ impl Lockout {
         Duration::seconds(self.window_seconds)
     }
 
-    /// `Some` when `email` is locked out now.
+    /// `Some` when `email` is locked out now (a read-only look; a flow that is about to
+    /// evaluate a password uses [`Lockout::admit`]).
     pub async fn check(&self, email: &str) -> StoreResult<Option<Locked>> {
         if !self.enabled {
             return Ok(None);
@@ -64,9 +73,14 @@ impl Lockout {
             .attempts
             .failures_since(email, now - self.window())
             .await?;
+        Ok(self.locked(&failures, now))
+    }
+
+    /// When `failures` (oldest first) hold at least `threshold` in the window: until when.
+    fn locked(&self, failures: &[DateTime<Utc>], now: DateTime<Utc>) -> Option<Locked> {
         let n = failures.len() as u64;
         if n < self.threshold {
-            return Ok(None);
+            return None;
         }
         // The lock lifts when fewer than `threshold` failures remain in the window, i.e. when
         // the failure at index n - threshold (oldest first) ages out.
@@ -74,25 +88,56 @@ impl Lockout {
         let ends = pivot + self.window();
         let micros = (ends - now).num_microseconds().unwrap_or(i64::MAX).max(0);
         let retry_after = (micros as u64).div_ceil(1_000_000).max(1);
-        Ok(Some(Locked {
+        Some(Locked {
             retry_after,
             window: self.window_seconds.max(0) as u64,
-        }))
+        })
     }
 
-    /// Record a failure; returns the attempts remaining after it (`None` when disabled).
-    pub async fn record_failure(&self, email: &str) -> StoreResult<Option<u64>> {
+    /// Admit one password evaluation for `email`, or refuse it because the account is locked.
+    /// The check and the count are one atomic store operation: the admitted attempt is counted
+    /// as a failure from this moment on, until [`Lockout::succeeded`] takes it back. So however
+    /// many requests arrive at once, at most `threshold` passwords are evaluated per window.
+    pub async fn admit(&self, email: &str) -> StoreResult<Result<Attempt, Locked>> {
         if !self.enabled {
-            return Ok(None);
+            return Ok(Ok(Attempt {
+                email: email.to_owned(),
+                ticket: None,
+                failures: 0,
+            }));
         }
         let now = self.clock.now();
-        self.attempts.record(email, now, None).await?;
-        let n = self
+        let admission = self
             .attempts
-            .failures_since(email, now - self.window())
-            .await?
-            .len() as u64;
-        Ok(Some(self.threshold.saturating_sub(n)))
+            .admit(email, now, now - self.window(), self.threshold, None)
+            .await?;
+        Ok(match admission {
+            Admission::Admitted { ticket, failures } => Ok(Attempt {
+                email: email.to_owned(),
+                ticket: Some(ticket),
+                failures,
+            }),
+            Admission::Refused { failures } => Err(self.locked(&failures, now).unwrap_or(Locked {
+                retry_after: 1,
+                window: self.window_seconds.max(0) as u64,
+            })),
+        })
+    }
+
+    /// The attempts left after `attempt` failed (`None` when lockout is disabled).
+    pub fn remaining(&self, attempt: &Attempt) -> Option<u64> {
+        attempt
+            .ticket
+            .as_ref()
+            .map(|_| self.threshold.saturating_sub(attempt.failures))
+    }
+
+    /// The password of `attempt` was right: take its failure back (the others stay).
+    pub async fn succeeded(&self, attempt: &Attempt) -> StoreResult<()> {
+        if let Some(ticket) = &attempt.ticket {
+            self.attempts.release(&attempt.email, ticket).await?;
+        }
+        Ok(())
     }
 
     /// Forget every failure of `email`.

@@ -47,7 +47,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{
     MfaCode, MfaKind, NewOAuthIdentity, NewPending, NewUser, OAuthIdentity, OAuthState,
-    PendingRegistration, User, UserPatch,
+    PendingRegistration, User, UserGuard, UserPatch,
 };
 
 /// Boxed error source kept by [`StoreError::Backend`].
@@ -112,6 +112,17 @@ pub trait UserStore: Debug + Send + Sync + 'static {
         patch: &UserPatch,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<User>>;
+    /// [`UserStore::update`], applied only while the row still holds the password hash and
+    /// bulk-revocation cutoff of `guard` (one atomic compare-and-set). `None` when no such user
+    /// exists or either value changed since the guard was taken: a password change, reset or
+    /// revocation that committed in between wins.
+    async fn update_guarded(
+        &self,
+        id: &str,
+        guard: &UserGuard,
+        patch: &UserPatch,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<User>>;
     /// Delete a user; `true` when a row was deleted.
     async fn delete(&self, id: &str) -> StoreResult<bool>;
     /// Number of users.
@@ -162,11 +173,43 @@ pub trait RevocationStore: Debug + Send + Sync + 'static {
     async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }
 
+/// The answer of [`LoginAttemptStore::admit`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// A failure was recorded in advance: it counts as one until [`LoginAttemptStore::release`]
+    /// takes it back (the password turned out right) or the window passes.
+    Admitted {
+        /// Names the recorded failure for [`LoginAttemptStore::release`].
+        ticket: String,
+        /// Failures in the window, this one included.
+        failures: u64,
+    },
+    /// The limit was reached: nothing was recorded.
+    Refused {
+        /// The failures in the window, oldest first (at least `limit` of them).
+        failures: Vec<DateTime<Utc>>,
+    },
+}
+
 /// The `login_attempts` repository (failed logins, shared by every server process).
 #[async_trait]
 pub trait LoginAttemptStore: Debug + Send + Sync + 'static {
     /// Record one failure.
     async fn record(&self, email: &str, when: DateTime<Utc>, ip: Option<&str>) -> StoreResult<()>;
+    /// The lockout's check and count as one atomic operation: when fewer than `limit` failures
+    /// of `email` have `when >= since`, record one at `when` and admit the attempt; otherwise
+    /// record nothing and refuse. However many callers (in however many processes) race, at most
+    /// `limit` are admitted per window: this is what stops a parallel burst of guesses.
+    async fn admit(
+        &self,
+        email: &str,
+        when: DateTime<Utc>,
+        since: DateTime<Utc>,
+        limit: u64,
+        ip: Option<&str>,
+    ) -> StoreResult<Admission>;
+    /// Take back the failure recorded by an admission; `true` when it was still there.
+    async fn release(&self, email: &str, ticket: &str) -> StoreResult<bool>;
     /// Times of the failures for `email` with `when >= since`, oldest first.
     async fn failures_since(
         &self,

@@ -11,6 +11,15 @@ pub(crate) fn date(t: DateTime<Utc>) -> bson::DateTime {
     bson::DateTime::from_millis(t.timestamp_millis())
 }
 
+/// `t` as a BSON date rounded *up* to the millisecond: for a bulk-revocation cutoff, so that a
+/// token issued in the same millisecond before it (its `iat` keeps microseconds) is still at
+/// or before the stored cutoff.
+pub(crate) fn date_up(t: DateTime<Utc>) -> bson::DateTime {
+    let ms = t.timestamp_millis();
+    let exact = DateTime::from_timestamp_millis(ms) == Some(t);
+    bson::DateTime::from_millis(if exact { ms } else { ms.saturating_add(1) })
+}
+
 /// `t` truncated to the millisecond, as it comes back from the database.
 pub(crate) fn millis(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
@@ -132,6 +141,16 @@ impl<'a> Fields<'a> {
 mod tests {
     use super::*;
     use mongodb::bson::doc;
+
+    #[test]
+    fn cutoffs_round_up_to_millis() {
+        let t = DateTime::from_timestamp(1_777_629_600, 123_456_000).unwrap();
+        assert_eq!(date_up(t).timestamp_millis(), 1_777_629_600_124);
+        let exact = DateTime::from_timestamp(1_777_629_600, 123_000_000).unwrap();
+        assert_eq!(date_up(exact).timestamp_millis(), 1_777_629_600_123);
+        let before_epoch = DateTime::from_timestamp(-1, 999_999_000).unwrap();
+        assert_eq!(date_up(before_epoch).timestamp_millis(), 0);
+    }
 
     #[test]
     fn dates_truncate_to_millis() {

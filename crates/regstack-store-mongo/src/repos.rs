@@ -16,15 +16,15 @@ use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::ReturnDocument;
 use regstack_core::domain::{
     MfaCode, MfaKind, NewOAuthIdentity, NewPending, NewUser, OAuthIdentity, OAuthState,
-    PendingRegistration, User, UserPatch,
+    PendingRegistration, User, UserGuard, UserPatch,
 };
 use regstack_core::store::{
-    LoginAttemptStore, MfaCodeStore, OAuthIdentityStore, OAuthStateStore, PendingStore,
+    Admission, LoginAttemptStore, MfaCodeStore, OAuthIdentityStore, OAuthStateStore, PendingStore,
     RevocationStore, StoreError, StoreResult, UserCounts, UserStore,
 };
 
 use crate::error::{is_duplicate_key, store_err};
-use crate::fields::{Fields, date, millis, object_id, or_null, put_opt};
+use crate::fields::{Fields, date, date_up, millis, object_id, or_null, put_opt};
 
 /// How often an upsert is tried when concurrent upserts of the same key race to insert (the
 /// loser of that race gets a duplicate-key error and, on the next try, replaces the winner's
@@ -122,7 +122,7 @@ fn user_set(patch: &UserPatch, now: DateTime<Utc>) -> Document {
         set.insert("last_login", or_null(v.map(date)));
     }
     if let Some(v) = patch.tokens_invalidated_after {
-        set.insert("tokens_invalidated_after", or_null(v.map(date)));
+        set.insert("tokens_invalidated_after", or_null(v.map(date_up)));
     }
     set.insert("updated_at", date(now));
     set
@@ -201,6 +201,45 @@ impl UserStore for MongoUsers {
         };
         self.coll
             .find_one_and_update(doc! { "_id": oid }, doc! { "$set": user_set(patch, now) })
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(store_err(USER))?
+            .as_ref()
+            .map(user_from_doc)
+            .transpose()
+    }
+
+    async fn update_guarded(
+        &self,
+        id: &str,
+        guard: &UserGuard,
+        patch: &UserPatch,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<User>> {
+        let Some(oid) = object_id(id) else {
+            return Ok(None);
+        };
+        // Compare in Rust (the stored values may be in any type 0.9.3 wrote), then make the
+        // write conditional on those very values: a change in between makes it match nothing.
+        let Some(current) = self
+            .coll
+            .find_one(doc! { "_id": oid })
+            .await
+            .map_err(store_err(USER))?
+        else {
+            return Ok(None);
+        };
+        if !guard.holds(&user_from_doc(&current)?) {
+            return Ok(None);
+        }
+        let stored = |key: &str| current.get(key).cloned().unwrap_or(Bson::Null);
+        let filter = doc! {
+            "_id": oid,
+            "hashed_password": stored("hashed_password"),
+            "tokens_invalidated_after": stored("tokens_invalidated_after"),
+        };
+        self.coll
+            .find_one_and_update(filter, doc! { "$set": user_set(patch, now) })
             .return_document(ReturnDocument::After)
             .await
             .map_err(store_err(USER))?
@@ -449,6 +488,11 @@ impl RevocationStore for MongoRevocations {
 
 const ATTEMPT: &str = "login attempt";
 
+/// The `_id` of lockout slot `k` of `email` (see [`MongoLoginAttempts::admit`]).
+fn slot_id(email: &str, k: u64) -> String {
+    format!("lockout:{k}:{email}")
+}
+
 /// The login attempts collection.
 #[derive(Debug, Clone)]
 pub struct MongoLoginAttempts {
@@ -465,6 +509,75 @@ impl LoginAttemptStore for MongoLoginAttempts {
             .await
             .map_err(store_err(ATTEMPT))?;
         Ok(())
+    }
+
+    /// MongoDB has no multi-document atomicity here, so an admission claims one of `limit`
+    /// slot documents of the email (`_id` `lockout:<k>:<email>`, with the usual `email`/`when`
+    /// fields, so they count as failures everywhere, 0.9.3 included). A slot is free when it
+    /// does not exist or its `when` is before the window; claiming it is one atomic upsert, and a
+    /// taken slot makes the upsert fail on `_id`. At most `limit` slots can be live at once.
+    /// Failures 0.9.3 recorded (ObjectId ids) take slots away.
+    async fn admit(
+        &self,
+        email: &str,
+        when: DateTime<Utc>,
+        since: DateTime<Utc>,
+        limit: u64,
+        ip: Option<&str>,
+    ) -> StoreResult<Admission> {
+        let legacy = self
+            .coll
+            .count_documents(doc! {
+                "email": email,
+                "when": { "$gte": date(since) },
+                "slot": { "$exists": false },
+            })
+            .await
+            .map_err(store_err(ATTEMPT))?;
+        for k in 0..limit.saturating_sub(legacy) {
+            let ticket = slot_id(email, k);
+            let mut set = doc! { "email": email, "when": date(when), "slot": k as i64 };
+            put_opt(&mut set, "ip", ip);
+            let claimed = self
+                .coll
+                .find_one_and_update(
+                    doc! { "_id": ticket.as_str(), "when": { "$lt": date(since) } },
+                    doc! { "$set": set },
+                )
+                .upsert(true)
+                .await
+                .map_err(store_err(ATTEMPT));
+            match claimed {
+                Ok(_) => {
+                    let failures = self
+                        .coll
+                        .count_documents(doc! { "email": email, "when": { "$gte": date(since) } })
+                        .await
+                        .map_err(store_err(ATTEMPT))?;
+                    if failures > limit {
+                        // More than the limit can only come from writers that do not take
+                        // slots (0.9.3 processes) racing this one: fail closed.
+                        self.release(email, &ticket).await?;
+                        break;
+                    }
+                    return Ok(Admission::Admitted { ticket, failures });
+                }
+                Err(e) if e.is_conflict() => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Admission::Refused {
+            failures: self.failures_since(email, since).await?,
+        })
+    }
+
+    async fn release(&self, email: &str, ticket: &str) -> StoreResult<bool> {
+        let done = self
+            .coll
+            .delete_one(doc! { "_id": ticket, "email": email })
+            .await
+            .map_err(store_err(ATTEMPT))?;
+        Ok(done.deleted_count > 0)
     }
 
     async fn failures_since(

@@ -12,10 +12,10 @@ use chrono::{DateTime, Utc};
 use regstack_core::batch::InKeyOrder;
 use regstack_core::domain::{
     MfaCode, MfaKind, NewOAuthIdentity, NewPending, NewUser, OAuthIdentity, OAuthState,
-    PendingRegistration, User, UserPatch,
+    PendingRegistration, User, UserGuard, UserPatch,
 };
 use regstack_core::store::{
-    BatchedSessions, LoginAttemptStore, MfaCodeStore, OAuthIdentityStore, OAuthStateStore,
+    Admission, BatchedSessions, LoginAttemptStore, MfaCodeStore, OAuthIdentityStore, OAuthStateStore,
     PendingStore, RevocationStore, SessionLookup, StoreError, StoreResult, UserCounts, UserStore,
 };
 use regstack_core::token::new_uuid_hex;
@@ -28,6 +28,10 @@ use crate::error::store_err;
 /// pending-registration upserts of one email; the second key is `hashtext(email)`. The
 /// two-key form lives in a lock space of its own, apart from the one-`bigint` schema lock.
 pub const PENDING_LOCK_CLASS: i32 = i32::from_be_bytes(*b"rgpr");
+
+/// First key of the advisory locks that serialise the lockout's count-and-record of one email
+/// (`LoginAttemptStore::admit`); the second key is `hashtext(email)`.
+pub const LOCKOUT_LOCK_CLASS: i32 = i32::from_be_bytes(*b"rglo");
 
 fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
@@ -212,6 +216,50 @@ pub struct PgUsers {
     pub(crate) pool: PgPool,
 }
 
+/// `UPDATE users SET <patch>, updated_at = now WHERE id = $n RETURNING <columns>`.
+fn update_query(id: &str, patch: &UserPatch, now: DateTime<Utc>) -> QueryBuilder<Postgres> {
+    let mut q = QueryBuilder::<Postgres>::new("UPDATE users SET ");
+    {
+        let mut set = q.separated(", ");
+        if let Some(v) = &patch.email {
+            set.push("email = ").push_bind_unseparated(v.clone());
+        }
+        if let Some(v) = &patch.hashed_password {
+            set.push("hashed_password = ")
+                .push_bind_unseparated(v.clone());
+        }
+        if let Some(v) = patch.is_active {
+            set.push("is_active = ").push_bind_unseparated(v);
+        }
+        if let Some(v) = patch.is_verified {
+            set.push("is_verified = ").push_bind_unseparated(v);
+        }
+        if let Some(v) = patch.is_superuser {
+            set.push("is_superuser = ").push_bind_unseparated(v);
+        }
+        if let Some(v) = &patch.full_name {
+            set.push("full_name = ").push_bind_unseparated(v.clone());
+        }
+        if let Some(v) = &patch.phone_number {
+            set.push("phone_number = ").push_bind_unseparated(v.clone());
+        }
+        if let Some(v) = patch.is_mfa_enabled {
+            set.push("is_mfa_enabled = ").push_bind_unseparated(v);
+        }
+        if let Some(v) = patch.last_login {
+            set.push("last_login = ").push_bind_unseparated(v);
+        }
+        if let Some(v) = patch.tokens_invalidated_after {
+            set.push("tokens_invalidated_after = ")
+                .push_bind_unseparated(v);
+        }
+        set.push("updated_at = ").push_bind_unseparated(now);
+    }
+    q.push(" WHERE id = ").push_bind(id.to_owned());
+    q.push(concat!(" RETURNING ", user_cols!()));
+    q
+}
+
 #[async_trait]
 impl UserStore for PgUsers {
     async fn create(&self, user: NewUser) -> StoreResult<User> {
@@ -276,45 +324,7 @@ impl UserStore for PgUsers {
         patch: &UserPatch,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<User>> {
-        let mut q = QueryBuilder::<Postgres>::new("UPDATE users SET ");
-        {
-            let mut set = q.separated(", ");
-            if let Some(v) = &patch.email {
-                set.push("email = ").push_bind_unseparated(v.clone());
-            }
-            if let Some(v) = &patch.hashed_password {
-                set.push("hashed_password = ")
-                    .push_bind_unseparated(v.clone());
-            }
-            if let Some(v) = patch.is_active {
-                set.push("is_active = ").push_bind_unseparated(v);
-            }
-            if let Some(v) = patch.is_verified {
-                set.push("is_verified = ").push_bind_unseparated(v);
-            }
-            if let Some(v) = patch.is_superuser {
-                set.push("is_superuser = ").push_bind_unseparated(v);
-            }
-            if let Some(v) = &patch.full_name {
-                set.push("full_name = ").push_bind_unseparated(v.clone());
-            }
-            if let Some(v) = &patch.phone_number {
-                set.push("phone_number = ").push_bind_unseparated(v.clone());
-            }
-            if let Some(v) = patch.is_mfa_enabled {
-                set.push("is_mfa_enabled = ").push_bind_unseparated(v);
-            }
-            if let Some(v) = patch.last_login {
-                set.push("last_login = ").push_bind_unseparated(v);
-            }
-            if let Some(v) = patch.tokens_invalidated_after {
-                set.push("tokens_invalidated_after = ")
-                    .push_bind_unseparated(v);
-            }
-            set.push("updated_at = ").push_bind_unseparated(now);
-        }
-        q.push(" WHERE id = ").push_bind(id.to_owned());
-        q.push(concat!(" RETURNING ", user_cols!()));
+        let mut q = update_query(id, patch, now);
         q.build()
             .fetch_optional(&self.pool)
             .await
@@ -322,6 +332,44 @@ impl UserStore for PgUsers {
             .as_ref()
             .map(user_from_row)
             .transpose()
+    }
+
+    async fn update_guarded(
+        &self,
+        id: &str,
+        guard: &UserGuard,
+        patch: &UserPatch,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<User>> {
+        let mut q = update_query(id, patch, now);
+        // The row is locked (FOR UPDATE) from the comparison to the write.
+        let err = store_err("user");
+        let mut tx = self.pool.begin().await.map_err(&err)?;
+        let current = sqlx::query(concat!(
+            "SELECT ",
+            user_cols!(),
+            " FROM users WHERE id = $1 FOR UPDATE"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(&err)?
+        .as_ref()
+        .map(user_from_row)
+        .transpose()?;
+        if !current.is_some_and(|u| guard.holds(&u)) {
+            return Ok(None);
+        }
+        let updated = q
+            .build()
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(&err)?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()?;
+        tx.commit().await.map_err(&err)?;
+        Ok(updated)
     }
 
     async fn delete(&self, id: &str) -> StoreResult<bool> {
@@ -592,6 +640,65 @@ impl LoginAttemptStore for PgLoginAttempts {
             .await
             .map_err(store_err("login attempt"))?;
         Ok(())
+    }
+
+    /// Count and insert in one transaction that first takes
+    /// `pg_advisory_xact_lock(LOCKOUT_LOCK_CLASS, hashtext(email))`: admissions of one email
+    /// queue up across connections and processes, so none counts before another's insert.
+    async fn admit(
+        &self,
+        email: &str,
+        when: DateTime<Utc>,
+        since: DateTime<Utc>,
+        limit: u64,
+        ip: Option<&str>,
+    ) -> StoreResult<Admission> {
+        let err = store_err("login attempt");
+        let mut tx = self.pool.begin().await.map_err(&err)?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .bind(LOCKOUT_LOCK_CLASS)
+            .bind(email)
+            .execute(&mut *tx)
+            .await
+            .map_err(&err)?;
+        let failures: Vec<DateTime<Utc>> = sqlx::query_scalar(
+            r#"SELECT "when" FROM login_attempts WHERE email = $1 AND "when" >= $2 ORDER BY "when", id"#,
+        )
+        .bind(email)
+        .bind(since)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(&err)?;
+        if failures.len() as u64 >= limit {
+            return Ok(Admission::Refused { failures });
+        }
+        let id: i64 = sqlx::query_scalar(
+            r#"INSERT INTO login_attempts (email, "when", ip) VALUES ($1, $2, $3) RETURNING id::bigint"#,
+        )
+        .bind(email)
+        .bind(when)
+        .bind(ip)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(&err)?;
+        tx.commit().await.map_err(&err)?;
+        Ok(Admission::Admitted {
+            ticket: id.to_string(),
+            failures: failures.len() as u64 + 1,
+        })
+    }
+
+    async fn release(&self, email: &str, ticket: &str) -> StoreResult<bool> {
+        let Ok(id) = ticket.parse::<i64>() else {
+            return Ok(false);
+        };
+        let done = sqlx::query("DELETE FROM login_attempts WHERE id = $1 AND email = $2")
+            .bind(id)
+            .bind(email)
+            .execute(&self.pool)
+            .await
+            .map_err(store_err("login attempt"))?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn failures_since(

@@ -11,10 +11,10 @@ use chrono::{DateTime, Utc};
 use regstack_core::batch::InKeyOrder;
 use regstack_core::domain::{
     MfaCode, MfaKind, NewOAuthIdentity, NewPending, NewUser, OAuthIdentity, OAuthState,
-    PendingRegistration, User, UserPatch,
+    PendingRegistration, User, UserGuard, UserPatch,
 };
 use regstack_core::store::{
-    BatchedSessions, LoginAttemptStore, MfaCodeStore, OAuthIdentityStore, OAuthStateStore,
+    Admission, BatchedSessions, LoginAttemptStore, MfaCodeStore, OAuthIdentityStore, OAuthStateStore,
     PendingStore, RevocationStore, SessionLookup, StoreError, StoreResult, UserCounts, UserStore,
 };
 use regstack_core::token::new_uuid_hex;
@@ -194,6 +194,52 @@ impl SessionRow {
     }
 }
 
+/// `UPDATE users SET <patch>, updated_at = now WHERE id = ? RETURNING <columns>`.
+fn update_query(id: &str, patch: &UserPatch, now: DateTime<Utc>) -> QueryBuilder<Sqlite> {
+        let mut q = QueryBuilder::<Sqlite>::new("UPDATE users SET ");
+        {
+            let mut set = q.separated(", ");
+            if let Some(v) = &patch.email {
+                set.push("email = ").push_bind_unseparated(v.clone());
+            }
+            if let Some(v) = &patch.hashed_password {
+                set.push("hashed_password = ")
+                    .push_bind_unseparated(v.clone());
+            }
+            if let Some(v) = patch.is_active {
+                set.push("is_active = ").push_bind_unseparated(v);
+            }
+            if let Some(v) = patch.is_verified {
+                set.push("is_verified = ").push_bind_unseparated(v);
+            }
+            if let Some(v) = patch.is_superuser {
+                set.push("is_superuser = ").push_bind_unseparated(v);
+            }
+            if let Some(v) = &patch.full_name {
+                set.push("full_name = ").push_bind_unseparated(v.clone());
+            }
+            if let Some(v) = &patch.phone_number {
+                set.push("phone_number = ").push_bind_unseparated(v.clone());
+            }
+            if let Some(v) = patch.is_mfa_enabled {
+                set.push("is_mfa_enabled = ").push_bind_unseparated(v);
+            }
+            if let Some(v) = patch.last_login {
+                set.push("last_login = ")
+                    .push_bind_unseparated(time::format_opt(v));
+            }
+            if let Some(v) = patch.tokens_invalidated_after {
+                set.push("tokens_invalidated_after = ")
+                    .push_bind_unseparated(time::format_opt(v));
+            }
+            set.push("updated_at = ")
+                .push_bind_unseparated(time::format(now));
+        }
+        q.push(" WHERE id = ").push_bind(id.to_owned());
+        q.push(concat!(" RETURNING ", user_cols!()));
+    q
+}
+
 /// The `users` table.
 #[derive(Debug, Clone)]
 pub struct SqliteUsers {
@@ -268,54 +314,53 @@ impl UserStore for SqliteUsers {
         patch: &UserPatch,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<User>> {
-        let mut q = QueryBuilder::<Sqlite>::new("UPDATE users SET ");
-        {
-            let mut set = q.separated(", ");
-            if let Some(v) = &patch.email {
-                set.push("email = ").push_bind_unseparated(v.clone());
-            }
-            if let Some(v) = &patch.hashed_password {
-                set.push("hashed_password = ")
-                    .push_bind_unseparated(v.clone());
-            }
-            if let Some(v) = patch.is_active {
-                set.push("is_active = ").push_bind_unseparated(v);
-            }
-            if let Some(v) = patch.is_verified {
-                set.push("is_verified = ").push_bind_unseparated(v);
-            }
-            if let Some(v) = patch.is_superuser {
-                set.push("is_superuser = ").push_bind_unseparated(v);
-            }
-            if let Some(v) = &patch.full_name {
-                set.push("full_name = ").push_bind_unseparated(v.clone());
-            }
-            if let Some(v) = &patch.phone_number {
-                set.push("phone_number = ").push_bind_unseparated(v.clone());
-            }
-            if let Some(v) = patch.is_mfa_enabled {
-                set.push("is_mfa_enabled = ").push_bind_unseparated(v);
-            }
-            if let Some(v) = patch.last_login {
-                set.push("last_login = ")
-                    .push_bind_unseparated(time::format_opt(v));
-            }
-            if let Some(v) = patch.tokens_invalidated_after {
-                set.push("tokens_invalidated_after = ")
-                    .push_bind_unseparated(time::format_opt(v));
-            }
-            set.push("updated_at = ")
-                .push_bind_unseparated(time::format(now));
-        }
-        q.push(" WHERE id = ").push_bind(id.to_owned());
-        q.push(concat!(" RETURNING ", user_cols!()));
-        q.build()
+        update_query(id, patch, now)
+            .build()
             .fetch_optional(&self.pools.writer)
             .await
             .map_err(store_err("user"))?
             .as_ref()
             .map(user_from_row)
             .transpose()
+    }
+
+    async fn update_guarded(
+        &self,
+        id: &str,
+        guard: &UserGuard,
+        patch: &UserPatch,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<User>> {
+        // Compared in Rust (a datetime written by 0.9.3 need not match our text form), inside
+        // one write transaction.
+        let err = store_err("user");
+        let mut tx = self
+            .pools
+            .writer
+            .begin_with(BEGIN_IMMEDIATE)
+            .await
+            .map_err(&err)?;
+        let current = sqlx::query(concat!("SELECT ", user_cols!(), " FROM users WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(&err)?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()?;
+        if !current.is_some_and(|u| guard.holds(&u)) {
+            return Ok(None);
+        }
+        let updated = update_query(id, patch, now)
+            .build()
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(&err)?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()?;
+        tx.commit().await.map_err(&err)?;
+        Ok(updated)
     }
 
     async fn delete(&self, id: &str) -> StoreResult<bool> {
@@ -604,6 +649,67 @@ impl LoginAttemptStore for SqliteLoginAttempts {
             .await
             .map_err(store_err("login attempt"))?;
         Ok(())
+    }
+
+    async fn admit(
+        &self,
+        email: &str,
+        when: DateTime<Utc>,
+        since: DateTime<Utc>,
+        limit: u64,
+        ip: Option<&str>,
+    ) -> StoreResult<Admission> {
+        // One write transaction on the single writer connection: no other count or insert
+        // for this database (in this or another process) runs between the count and the insert.
+        let err = store_err("login attempt");
+        let mut tx = self
+            .pools
+            .writer
+            .begin_with(BEGIN_IMMEDIATE)
+            .await
+            .map_err(&err)?;
+        let rows = sqlx::query(
+            r#"SELECT "when" FROM login_attempts WHERE email = ? AND "when" >= ? ORDER BY "when", id"#,
+        )
+        .bind(email)
+        .bind(time::format(since))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(&err)?;
+        if rows.len() as u64 >= limit {
+            let failures = rows
+                .iter()
+                .map(|row| get_dt(row, "when"))
+                .collect::<StoreResult<_>>()?;
+            return Ok(Admission::Refused { failures });
+        }
+        let id: i64 = sqlx::query_scalar(
+            r#"INSERT INTO login_attempts (email, "when", ip) VALUES (?, ?, ?) RETURNING id"#,
+        )
+        .bind(email)
+        .bind(time::format(when))
+        .bind(ip)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(&err)?;
+        tx.commit().await.map_err(&err)?;
+        Ok(Admission::Admitted {
+            ticket: id.to_string(),
+            failures: rows.len() as u64 + 1,
+        })
+    }
+
+    async fn release(&self, email: &str, ticket: &str) -> StoreResult<bool> {
+        let Ok(id) = ticket.parse::<i64>() else {
+            return Ok(false);
+        };
+        let done = sqlx::query("DELETE FROM login_attempts WHERE id = ? AND email = ?")
+            .bind(id)
+            .bind(email)
+            .execute(&self.pools.writer)
+            .await
+            .map_err(store_err("login attempt"))?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn failures_since(

@@ -132,6 +132,9 @@ macro_rules! __conformance_group {
             update_empty_patch_bumps_updated_at,
             update_email_clash_conflicts,
             update_missing_is_none,
+            update_guarded_holds_or_refuses,
+            update_guarded_concurrently_once,
+            cutoff_never_rounds_down,
             delete_once,
             count_and_list,
             count_by_flags,
@@ -161,6 +164,8 @@ macro_rules! __conformance_group {
             failures_since_window_and_order,
             clear_one_email,
             purge_before_boundary,
+            admit_counts_up_to_the_limit,
+            admit_concurrently_at_most_the_limit,
         );
     };
     (mfa_codes, $factory:expr, $caps:expr) => {

@@ -651,6 +651,7 @@ fn apply_top(c: &mut RegStackConfig, key: &str, raw: Raw) -> Result<(), ConfigEr
         "enable_oauth" => c.enable_oauth = f.bool(raw)?,
 
         "rate_limit_disabled" => c.rate_limit_disabled = f.bool(raw)?,
+        "log_security_emails" => c.log_security_emails = f.bool(raw)?,
         "login_lockout_threshold" => c.login_lockout_threshold = f.int(raw, Some(1), None)?,
         "login_lockout_window_seconds" => {
             c.login_lockout_window_seconds = f.int(raw, Some(10), None)?

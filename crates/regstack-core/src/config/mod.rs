@@ -438,6 +438,9 @@ pub struct RegStackConfig {
     pub login_lockout_threshold: i64,
     /// Sliding window, ≥ 10 (default 900).
     pub login_lockout_window_seconds: i64,
+    /// Rust addition: name the email address in the `regstack.security` log lines (failed
+    /// logins, lockouts) at INFO. Default `false`: the lines carry the user id only.
+    pub log_security_emails: bool,
 
     // --- per-route IP rate limits (§2.8); see [`RegStackConfig::rate_limits`]
     /// `/login`.
@@ -572,6 +575,7 @@ impl Default for RegStackConfig {
             rate_limit_disabled: false,
             login_lockout_threshold: 5,
             login_lockout_window_seconds: 900,
+            log_security_emails: false,
             login_rate_limit: None,
             login_mfa_confirm_rate_limit: None,
             register_rate_limit: None,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use regstack_core::domain::{NewUser, User, UserPatch};
+use regstack_core::domain::{NewUser, User, UserGuard, UserPatch};
 use regstack_core::store::{
     RevocationStore, SessionLookup, StoreResult, Stores, UserCounts, UserStore,
 };
@@ -212,6 +212,15 @@ impl UserStore for HidingUsers {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<User>> {
         self.0.update(id, patch, now).await
+    }
+    async fn update_guarded(
+        &self,
+        id: &str,
+        guard: &UserGuard,
+        patch: &UserPatch,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<User>> {
+        self.0.update_guarded(id, guard, patch, now).await
     }
     async fn delete(&self, id: &str) -> StoreResult<bool> {
         self.0.delete(id).await

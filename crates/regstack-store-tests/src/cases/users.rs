@@ -3,7 +3,7 @@
 use regstack_core::domain::UserPatch;
 
 use crate::Target;
-use crate::support::{assert_conflict, full_user_with_precision, secs, user};
+use crate::support::{RACERS, assert_conflict, full_user_with_precision, race, secs, user};
 
 /// Every field survives create → get (datetimes exactly, at the store's precision), by id and
 /// by email.
@@ -475,4 +475,168 @@ pub async fn count_by_flags(target: impl Into<Target>) {
     assert_eq!(counts.active, 2);
     assert_eq!(counts.verified, 2);
     assert_eq!(counts.superusers, 1);
+}
+
+/// `update_guarded` writes only while the password hash and the cutoff are those of the guard.
+pub async fn update_guarded_holds_or_refuses(target: impl Into<Target>) {
+    use regstack_core::domain::UserGuard;
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
+    let created = stores
+        .users
+        .create(user("guard@example.com", p.t0()))
+        .await
+        .expect("create");
+    let guard = UserGuard::of(&created);
+    let now = p.t0() + secs(1);
+    let login = UserPatch {
+        last_login: Some(Some(now)),
+        ..UserPatch::default()
+    };
+    let updated = stores
+        .users
+        .update_guarded(&created.id, &guard, &login, now)
+        .await
+        .expect("guarded")
+        .expect("guard holds");
+    assert_eq!(updated.last_login, Some(now));
+    // A password change in between: the old guard no longer holds, nothing is written.
+    let changed = UserPatch {
+        hashed_password: Some(Some("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into())),
+        ..UserPatch::default()
+    };
+    stores
+        .users
+        .update(&created.id, &changed, now)
+        .await
+        .expect("change");
+    let later = now + secs(1);
+    let stale = UserPatch {
+        last_login: Some(Some(later)),
+        ..UserPatch::default()
+    };
+    assert_eq!(
+        stores
+            .users
+            .update_guarded(&created.id, &guard, &stale, later)
+            .await
+            .expect("stale"),
+        None
+    );
+    let stored = stores
+        .users
+        .get_by_id(&created.id)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(stored.last_login, Some(now), "nothing written");
+    // A new cutoff makes a guard taken before it fail too.
+    let fresh = UserGuard::of(&stored);
+    let cut = UserPatch {
+        tokens_invalidated_after: Some(Some(later)),
+        ..UserPatch::default()
+    };
+    stores
+        .users
+        .update(&created.id, &cut, later)
+        .await
+        .expect("cut");
+    assert_eq!(
+        stores
+            .users
+            .update_guarded(&created.id, &fresh, &stale, later)
+            .await
+            .expect("after cutoff"),
+        None
+    );
+    let missing = stores
+        .users
+        .update_guarded("0123456789abcdef0123456789abcdef", &fresh, &stale, later)
+        .await
+        .expect("missing");
+    assert_eq!(missing, None);
+    assert_eq!(
+        stores
+            .users
+            .update_guarded("not-an-id", &fresh, &stale, later)
+            .await
+            .expect("foreign id"),
+        None
+    );
+}
+
+/// Of [`RACERS`] concurrent guarded writes with one guard, each changing the password, exactly
+/// one lands (a compare-and-set).
+pub async fn update_guarded_concurrently_once(target: impl Into<Target>) {
+    use regstack_core::domain::UserGuard;
+    let Target {
+        stores,
+        capabilities,
+    } = target.into();
+    let p = capabilities.precision;
+    let created = stores
+        .users
+        .create(user("cas@example.com", p.t0()))
+        .await
+        .expect("create");
+    let guard = UserGuard::of(&created);
+    let users = stores.users.clone();
+    let id = created.id.clone();
+    let results = race(RACERS, |i| {
+        let users = users.clone();
+        let guard = guard.clone();
+        let id = id.clone();
+        async move {
+            let patch = UserPatch {
+                hashed_password: Some(Some(format!("hash-{i}"))),
+                ..UserPatch::default()
+            };
+            users
+                .update_guarded(&id, &guard, &patch, p.t0() + secs(1))
+                .await
+                .expect("guarded")
+        }
+    })
+    .await;
+    let landed: Vec<_> = results.into_iter().flatten().collect();
+    assert_eq!(landed.len(), 1);
+    let stored = stores.users.get_by_id(&id).await.expect("get").expect("row");
+    assert_eq!(stored.hashed_password, landed[0].hashed_password);
+}
+
+/// A bulk-revocation cutoff is stored at or after the instant given, never before it: a
+/// store that keeps less precision rounds up, so a token issued in the same tick before the
+/// cutoff still dies.
+pub async fn cutoff_never_rounds_down(target: impl Into<Target>) {
+    let Target { stores, .. } = target.into();
+    let t0 = crate::support::t0();
+    let created = stores
+        .users
+        .create(user("cutoff@example.com", t0))
+        .await
+        .expect("create");
+    let cutoff = t0 + secs(5) + crate::support::micros(789);
+    let patch = UserPatch {
+        tokens_invalidated_after: Some(Some(cutoff)),
+        ..UserPatch::default()
+    };
+    let returned = stores
+        .users
+        .update(&created.id, &patch, cutoff)
+        .await
+        .expect("update")
+        .expect("row");
+    let stored = stores
+        .users
+        .get_by_id(&created.id)
+        .await
+        .expect("get")
+        .expect("row");
+    assert_eq!(returned.tokens_invalidated_after, stored.tokens_invalidated_after);
+    let stored = stored.tokens_invalidated_after.expect("cutoff");
+    assert!(stored >= cutoff, "stored {stored} < given {cutoff}");
+    assert!(stored - cutoff < chrono::Duration::milliseconds(1));
 }
