@@ -137,6 +137,8 @@ async fn change_email_round_trip_is_single_use_and_revokes_sessions() {
         r.json(),
         json!({"message": "If the address is available, a confirmation link has been sent. Check your email."})
     );
+    // The look-up and the mail happen off the request path.
+    app.settle().await;
     let mails = app.mailer.messages();
     let mail = mails.last().unwrap();
     assert_eq!(mail.to, "Carol.New@example.com");
@@ -190,6 +192,7 @@ async fn change_email_errors_and_anti_enumeration() {
         .assert_detail(400, "Current password is incorrect.");
     let taken = post(json!({"new_email": "taken@example.com", "current_password": PASSWORD})).await;
     assert_eq!(taken.status, 202);
+    app.settle().await;
     assert_eq!(
         app.mailer.messages().len(),
         sent_before,
@@ -218,6 +221,7 @@ async fn confirm_email_change_conflicts_and_expiry() {
     )
     .await;
     assert_eq!(r.status, 202);
+    app.settle().await;
     let token = app.last_token_for("erin2@example.com");
     // Someone takes the address before the confirmation.
     app.create_user("erin2@example.com", Some(PASSWORD), |_| {})
@@ -236,6 +240,7 @@ async fn confirm_email_change_conflicts_and_expiry() {
     )
     .await;
     assert_eq!(r.status, 202);
+    app.settle().await;
     let token = app.last_token_for("erin3@example.com");
     app.advance(Duration::seconds(3600));
     app.post("/confirm-email-change", &json!({"token": token}))
@@ -258,6 +263,7 @@ async fn concurrent_confirmations_of_one_email_change_token_succeed_once() {
         Some(json!({"new_email": "fay2@example.com", "current_password": PASSWORD})),
     )
     .await;
+    app.settle().await;
     let token = app.last_token_for("fay2@example.com");
     let body = json!({"token": token});
     let attempts = (0..20).map(|_| app.post("/confirm-email-change", &body));
