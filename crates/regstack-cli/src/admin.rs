@@ -3,9 +3,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use regstack::RegStack;
 use regstack::config::{MIN_JWT_SECRET_CHARS, SecretString};
 use regstack::core::Error as CoreError;
+use regstack::core::NewUser;
+use regstack::core::admin::AdminPatch;
+use regstack::{RegStack, User};
 
 use crate::prompt::Prompter;
 use crate::{Failure, describe, load_config};
@@ -42,9 +44,22 @@ async fn open(config: Option<PathBuf>) -> Result<RegStack, Failure> {
     Ok(rs)
 }
 
+/// What `create-admin` found or did.
+enum AdminOutcome {
+    /// A new administrator with the password given.
+    Created(User),
+    /// The email belongs to this account and `--promote-existing` was not given: nothing
+    /// was changed.
+    Refused(User),
+    /// The existing account, now a superuser (it may have been one already), its password
+    /// untouched.
+    Promoted(User),
+}
+
 pub(crate) async fn create_admin(
     email: String,
     password: Option<String>,
+    promote_existing: bool,
     config: Option<PathBuf>,
 ) -> Result<ExitCode, Failure> {
     const CMD: &str = "create-admin";
@@ -61,20 +76,91 @@ pub(crate) async fn create_admin(
     }
     let rs = open(config).await?;
     let result = async {
-        let existed = rs.stores().users.get_by_email(&email).await?.is_some();
-        let user = rs.bootstrap_admin(&email, &password).await?;
-        Ok::<_, CoreError>((existed, user))
+        Ok::<_, CoreError>(match create_only(&rs, &email, &password).await? {
+            Ok(created) => AdminOutcome::Created(created),
+            Err(existing) if !promote_existing => AdminOutcome::Refused(existing),
+            Err(existing) if existing.is_superuser => AdminOutcome::Promoted(existing),
+            // By id, so only the superuser flag changes: never the password.
+            Err(existing) => AdminOutcome::Promoted(
+                rs.admin_update_user(
+                    &existing.id,
+                    AdminPatch {
+                        is_superuser: Some(true),
+                        ..AdminPatch::default()
+                    },
+                )
+                .await?,
+            ),
+        })
     }
     .await;
     rs.close().await;
-    let (existed, user) =
-        result.map_err(|e| format!("cannot create the administrator: {}", describe(&e)))?;
-    if existed {
-        eprintln!("User {} promoted to admin (id={}).", user.email, user.id);
-    } else {
-        eprintln!("Admin {} created (id={}).", user.email, user.id);
+    match result.map_err(|e| format!("cannot create the administrator: {}", describe(&e)))? {
+        AdminOutcome::Created(user) => {
+            eprintln!("Admin {} created (id={}).", user.email, user.id);
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminOutcome::Refused(user) => {
+            let already = if user.is_superuser {
+                " and is already an administrator"
+            } else {
+                ""
+            };
+            Err(Failure::exit(
+                1,
+                format!(
+                    "A user with email {} already exists{already} (id={}); nothing was changed.\n\
+                     To make that existing account an administrator, re-run with \
+                     --promote-existing: it keeps its own password (the password given here is \
+                     not applied).",
+                    user.email, user.id
+                ),
+            ))
+        }
+        AdminOutcome::Promoted(user) => {
+            eprintln!("User {} promoted to admin (id={}).", user.email, user.id);
+            if user.hashed_password.is_some() {
+                eprintln!(
+                    "Its existing password was kept; the password given to create-admin was \
+                     NOT applied. Whoever knows that account's password can now sign in as an \
+                     administrator."
+                );
+            } else {
+                eprintln!(
+                    "It has no password (it signs in another way) and still has none; the \
+                     password given to create-admin was NOT applied."
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
-    Ok(ExitCode::SUCCESS)
+}
+
+/// Create an active, verified superuser with `password`, unless `email` already belongs to an
+/// account: then that account, untouched (`Err`). Unlike `RegStack::bootstrap_admin`, an
+/// account that appears between the look-up and the insert (a registration racing this
+/// command) is reported, never promoted.
+async fn create_only(
+    rs: &RegStack,
+    email: &str,
+    password: &str,
+) -> Result<Result<User, User>, CoreError> {
+    let users = &rs.stores().users;
+    if let Some(existing) = users.get_by_email(email).await? {
+        return Ok(Err(existing));
+    }
+    let hash = rs.hasher().hash(password).await?;
+    let mut new = NewUser::new(email, Some(hash), rs.clock().now());
+    new.is_verified = true;
+    new.is_superuser = true;
+    match users.create(new).await {
+        Ok(user) => Ok(Ok(user)),
+        Err(e) if e.is_conflict() => match users.get_by_email(email).await? {
+            Some(existing) => Ok(Err(existing)),
+            None => Err(e.into()),
+        },
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub(crate) async fn promote(email: String, config: Option<PathBuf>) -> Result<ExitCode, Failure> {

@@ -6,10 +6,14 @@
 //! Where this binary knowingly differs from regstack 0.9.3's `regstack` command:
 //!
 //! * `--version` prints `regstack, version <this crate's version>`.
-//! * `create-admin` says what it did: `Admin <email> created (id=<id>).` for a new account and
-//!   `User <email> promoted to admin (id=<id>).` for an existing one (0.9.3 prints the second
-//!   wording in both cases). It issues no tokens, so when no usable JWT secret (≥ 32 characters)
-//!   is configured it runs with a throwaway random one instead of refusing; nothing is written.
+//! * `create-admin` says what it did: `Admin <email> created (id=<id>).` for a new account (0.9.3
+//!   prints the promotion wording in both cases). An email that already belongs to an account
+//!   is refused (exit 1, nothing changed) unless `--promote-existing` is given: 0.9.3 silently
+//!   promotes it, and its password — possibly set by whoever registered that address first —
+//!   stays valid. With the flag it prints `User <email> promoted to admin (id=<id>).` and that
+//!   the account's own password was kept (the given one is never applied to it). It issues no
+//!   tokens, so when no usable JWT secret (≥ 32 characters) is configured it runs with a
+//!   throwaway random one instead of refusing; nothing is written.
 //!   `promote` (pending registration → verified user) does the same. `promote` is not in 0.9.3.
 //! * `doctor` exits with the number of failed checks (capped at 255) instead of 1, adds an
 //!   `sms backend` line after `email backend`, reports `--check-dns` as an advisory (no network
@@ -67,14 +71,19 @@ enum Command {
         #[arg(long)]
         if_missing: bool,
     },
-    /// Create an administrator, or promote an existing user to administrator.
+    /// Create an administrator; with --promote-existing, promote an existing user instead.
     CreateAdmin {
         /// The administrator's email address.
         #[arg(long)]
         email: String,
-        /// The password (at least 8 characters); asked twice on stdin when omitted.
+        /// The password (at least 8 characters); asked twice on stdin when omitted. Never
+        /// applied to an existing account.
         #[arg(long)]
         password: Option<String>,
+        /// When the email already belongs to an account, make that account a superuser,
+        /// keeping its own password (without this flag the command refuses, exit 1).
+        #[arg(long)]
+        promote_existing: bool,
         /// A TOML file, or a directory holding `regstack.toml`.
         #[arg(long, value_name = "PATH")]
         config: Option<PathBuf>,
@@ -245,8 +254,9 @@ async fn main() -> ExitCode {
         Command::CreateAdmin {
             email,
             password,
+            promote_existing,
             config,
-        } => admin::create_admin(email, password, config).await,
+        } => admin::create_admin(email, password, promote_existing, config).await,
         Command::Promote { email, config } => admin::promote(email, config).await,
         Command::Doctor {
             config,

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use crate::{Failure, SECRETS_FILE, load_config};
 
-/// Append a fresh `REGSTACK_JWT_SECRET` to the secrets file (created with mode 0600).
+/// Append a fresh `REGSTACK_JWT_SECRET` to the secrets file. On unix the file is mode 0600
+/// before the secret is written, whether it is created here or already existed.
 fn create_jwt_secret(path: &Path) -> std::io::Result<()> {
     use std::io::Write as _;
     let secret = regstack::core::token::random_urlsafe(64);
@@ -17,6 +18,14 @@ fn create_jwt_secret(path: &Path) -> std::io::Result<()> {
         opts.mode(0o600);
     }
     let mut file = opts.open(path)?;
+    // `mode` only applies to a file created here: an existing one is narrowed through the open
+    // handle (the very file written below, whatever the path names by now).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot make it mode 0600: {e}")))?;
+    }
     let existing = std::fs::read_to_string(path).unwrap_or_default();
     if !existing.is_empty() && !existing.ends_with('\n') {
         writeln!(file)?;

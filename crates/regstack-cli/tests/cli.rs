@@ -184,6 +184,45 @@ async fn serve_round_trip_with_the_link_from_the_console_log() {
     let _ = again.wait_for_line(|_| true).await;
 }
 
+/// A secrets file the operator wrote (world-readable, no JWT secret, no final newline): the
+/// generated secret is appended and the file made 0600 before it holds a secret.
+#[cfg(unix)]
+#[tokio::test]
+async fn serve_makes_an_existing_secrets_file_private_when_it_adds_the_secret() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join("regstack.secrets.env");
+    let original = "# written by hand\nREGSTACK_APP_NAME=Hand Written";
+    std::fs::write(&secrets, original).unwrap();
+    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mode = || std::fs::metadata(&secrets).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(), 0o644);
+
+    let mut server = Server::start(dir.path(), FAST).await;
+    server
+        .wait_for_line(|l| l.contains("generated one in ./regstack.secrets.env"))
+        .await;
+    assert_eq!(mode(), 0o600);
+    let text = std::fs::read_to_string(&secrets).unwrap();
+    let added = text
+        .strip_prefix(&format!("{original}\n"))
+        .unwrap_or_else(|| panic!("the operator's lines kept, then a newline: {text:?}"));
+    let secret = added
+        .strip_prefix("REGSTACK_JWT_SECRET=")
+        .and_then(|rest| rest.strip_suffix('\n'))
+        .unwrap_or_else(|| panic!("one secret line appended: {text:?}"));
+    assert_eq!(secret.len(), 86, "{text:?}");
+    assert!(!server.log.iter().any(|l| l.contains(secret)), "not logged");
+
+    // The server runs on that secret.
+    let client = reqwest::Client::new();
+    let health = client.get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    server.terminate();
+    let _ = server.child.wait().await;
+    let _ = server.wait_for_line(|_| true).await;
+}
+
 #[tokio::test]
 async fn sigterm_finishes_the_request_in_flight() {
     let dir = tempfile::tempdir().unwrap();

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use regstack::config::{LoadOptions, RegStackConfig};
-use regstack::core::flows::{RegisterInput, Registered};
+use regstack::core::flows::{LoginOutcome, RegisterInput, Registered};
 use regstack::core::password::{HashParams, PasswordHasher};
 use regstack::{Backend as _, User};
 
@@ -109,8 +109,9 @@ async fn password_matches(password: &str, hash: &str) -> bool {
     hasher.verify(password, hash).await.is_valid()
 }
 
-/// A pending registration written by an in-process instance on the project's database.
-async fn register_pending(dir: &Path, email: &str, password: &str) {
+/// An in-process instance on the project's database (fast hashing, a JWT secret, verification
+/// required).
+async fn instance(dir: &Path) -> regstack::RegStack {
     let mut env: Vec<(String, String)> = FAST
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -127,6 +128,12 @@ async fn register_pending(dir: &Path, email: &str, password: &str) {
     assert!(cfg.require_verification);
     let rs = regstack::from_config(cfg).await.unwrap();
     rs.install_schema().await.unwrap();
+    rs
+}
+
+/// A pending registration written by an in-process instance on the project's database.
+async fn register_pending(dir: &Path, email: &str, password: &str) {
+    let rs = instance(dir).await;
     let outcome = rs
         .register(RegisterInput {
             email: email.to_owned(),
@@ -137,6 +144,14 @@ async fn register_pending(dir: &Path, email: &str, password: &str) {
         .unwrap();
     assert!(matches!(outcome, Registered::Pending { .. }), "{outcome:?}");
     rs.close().await;
+}
+
+/// Whether `POST /login`'s flow signs `email` in with `password` (and no second factor).
+async fn logs_in(dir: &Path, email: &str, password: &str) -> bool {
+    let rs = instance(dir).await;
+    let outcome = rs.login(email, password).await;
+    rs.close().await;
+    matches!(outcome, Ok(LoginOutcome::Token(_)))
 }
 
 fn id_in(text: &str) -> String {
@@ -183,7 +198,7 @@ async fn create_admin_creates_then_promotes_without_touching_the_password() {
     let hash = admin.hashed_password.clone().unwrap();
     assert!(password_matches("first password", &hash).await);
 
-    // Idempotent; the second password is ignored.
+    // Again, without --promote-existing: refused, nothing changed.
     let r = run(
         dir.path(),
         &[
@@ -194,14 +209,132 @@ async fn create_admin_creates_then_promotes_without_touching_the_password() {
             "second password",
         ],
     );
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(
+        r.err,
+        format!(
+            "A user with email Root@example.com already exists and is already an administrator \
+             (id={id}); nothing was changed.\nTo make that existing account an administrator, \
+             re-run with --promote-existing: it keeps its own password (the password given here \
+             is not applied).\n"
+        )
+    );
+    assert_eq!(user(dir.path(), "Root@example.com").await.unwrap(), admin);
+
+    // With it: accepted, and the second password is not applied.
+    let r = run(
+        dir.path(),
+        &[
+            "create-admin",
+            "--email",
+            "Root@example.com",
+            "--password",
+            "second password",
+            "--promote-existing",
+        ],
+    );
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(
         r.err,
-        format!("User Root@example.com promoted to admin (id={id}).\n")
+        format!(
+            "User Root@example.com promoted to admin (id={id}).\n\
+             Its existing password was kept; the password given to create-admin was NOT \
+             applied. Whoever knows that account's password can now sign in as an \
+             administrator.\n"
+        )
     );
     let again = user(dir.path(), "Root@example.com").await.unwrap();
     assert_eq!(again.hashed_password.as_deref(), Some(hash.as_str()));
     assert!(again.is_superuser);
+    assert!(logs_in(dir.path(), "Root@example.com", "first password").await);
+}
+
+/// Someone registered the address first: `create-admin` must not hand that account (and its
+/// password) administrator rights unless asked to.
+#[tokio::test]
+async fn create_admin_refuses_an_existing_account_without_promote_existing() {
+    let dir = project();
+    register_pending(dir.path(), "admin@example.com", "squatter password").await;
+    let r = run(dir.path(), &["promote", "--email", "admin@example.com"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let before = user(dir.path(), "admin@example.com").await.unwrap();
+    assert!(!before.is_superuser);
+    let hash = before.hashed_password.clone().unwrap();
+
+    // The password typed twice on stdin, then refused.
+    let r = run_with(
+        dir.path(),
+        &["create-admin", "--email", "admin@example.com"],
+        "operator password\noperator password\n",
+        &[],
+    );
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.err.contains(&format!(
+            "A user with email admin@example.com already exists (id={}); nothing was changed.\n",
+            before.id
+        )),
+        "{}",
+        r.all()
+    );
+    assert!(
+        r.err.contains("re-run with --promote-existing"),
+        "{}",
+        r.all()
+    );
+    assert!(!r.err.contains("promoted"), "{}", r.all());
+    let after = user(dir.path(), "admin@example.com").await.unwrap();
+    assert_eq!(after, before, "the row is unchanged");
+    assert!(!after.is_superuser);
+    assert!(!password_matches("operator password", &hash).await);
+    assert!(logs_in(dir.path(), "admin@example.com", "squatter password").await);
+
+    // --promote-existing promotes it; the operator's password is still not applied.
+    let r = run(
+        dir.path(),
+        &[
+            "create-admin",
+            "--email",
+            "admin@example.com",
+            "--password",
+            "operator password",
+            "--promote-existing",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.err.starts_with(&format!(
+            "User admin@example.com promoted to admin (id={}).\n\
+             Its existing password was kept; the password given to create-admin was NOT applied.",
+            before.id
+        )),
+        "{}",
+        r.all()
+    );
+    let promoted = user(dir.path(), "admin@example.com").await.unwrap();
+    assert!(promoted.is_superuser && promoted.is_verified && promoted.is_active);
+    assert_eq!(promoted.hashed_password.as_deref(), Some(hash.as_str()));
+    assert!(logs_in(dir.path(), "admin@example.com", "squatter password").await);
+    assert!(!password_matches("operator password", &hash).await);
+
+    // The flag changes nothing for a new address: created with the given password.
+    let r = run(
+        dir.path(),
+        &[
+            "create-admin",
+            "--email",
+            "fresh@example.com",
+            "--password",
+            "fresh password",
+            "--promote-existing",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(
+        r.err,
+        format!("Admin fresh@example.com created (id={}).\n", id_in(&r.err))
+    );
+    assert!(logs_in(dir.path(), "fresh@example.com", "fresh password").await);
 }
 
 #[tokio::test]
@@ -336,7 +469,7 @@ async fn promote_verifies_a_pending_registration_once() {
     let r = run(dir.path(), &["promote", "--email", "nobody"]);
     assert_eq!(r.code, 2, "{}", r.all());
 
-    // An existing user is promoted to admin with the password left alone.
+    // An existing user is not made an administrator without --promote-existing.
     let r = run(
         dir.path(),
         &[
@@ -347,17 +480,9 @@ async fn promote_verifies_a_pending_registration_once() {
             "ignored password",
         ],
     );
-    assert_eq!(r.code, 0, "{}", r.all());
-    assert_eq!(
-        r.err,
-        format!(
-            "User carol@example.com promoted to admin (id={}).\n",
-            carol.id
-        )
-    );
-    let carol = user(dir.path(), "carol@example.com").await.unwrap();
-    assert!(carol.is_superuser);
-    assert_eq!(carol.hashed_password.as_deref(), Some(hash.as_str()));
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.err.contains("--promote-existing"), "{}", r.all());
+    assert_eq!(user(dir.path(), "carol@example.com").await.unwrap(), carol);
 }
 
 /// A migrated project with a JWT secret in the secrets file.
