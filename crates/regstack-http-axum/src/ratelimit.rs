@@ -24,11 +24,15 @@
 //!
 //! # Client address
 //!
-//! [`client_ip`] picks the address requests are counted under; see its documentation for how
-//! `behind_proxy` changes that.
+//! [`client_ip`] picks the address a request comes from; see its documentation for how
+//! `behind_proxy` and `trusted_proxies` change that. An IPv4 address has a bucket of its own;
+//! an IPv6 address counts in the bucket of its /64 (the usual allocation of one customer or
+//! device, who can pick any address in it), so an IPv6 client can neither evade a limit nor
+//! grow the maps by changing its interface identifier. IPv4-mapped IPv6 addresses
+//! (`::ffff:1.2.3.4`) count as the IPv4 address.
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -40,7 +44,7 @@ use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::HashMapStateStore;
 use governor::{Quota, RateLimiter};
 use regstack_core::RegStackConfig;
-use regstack_core::config::env_name;
+use regstack_core::config::{IpNetwork, env_name};
 use serde_json::json;
 
 /// How many checks pass between two sweeps of refilled buckets.
@@ -110,74 +114,76 @@ impl RouteLimits {
         self.table.routes.is_empty()
     }
 
-    /// Count one request of `path` (router-relative, e.g. `"/login"`) from `client`; `Err`
-    /// when it is over any configured limit of that path. A path without a limit always
-    /// passes and is not counted.
+    /// Count one request of `path` (router-relative, e.g. `"/login"`) from `client` (in the
+    /// bucket of its IPv4 address or IPv6 /64); `Err` when it is over any configured limit of
+    /// that path. A path without a limit always passes and is not counted.
     pub fn check(&self, path: &str, client: IpAddr) -> Result<(), RateLimited> {
         self.table.check(path, client)
     }
 }
 
-/// The address a request is counted under, or `None` when there is none to use.
+/// The address a request comes from, or `None` when there is none to use.
 ///
-/// * `behind_proxy = false`: the peer address of the connection only; forwarding headers
-///   are ignored, as any client can send them.
-/// * `behind_proxy = true` (a trusted reverse proxy connects to this service): the rightmost
-///   entry of `X-Forwarded-For` (all such headers read as one list, in order), i.e. the
-///   address the trusted proxy itself saw and appended; entries to the left of it are written
-///   by the client and never used, even when the rightmost one is malformed. Without a valid
-///   rightmost entry there, the rightmost element's `for=` of the `Forwarded` header
-///   (RFC 7239); without that, the peer address.
-///   Only the outermost proxy is trusted: with a chain of proxies, make the last one
-///   overwrite (not append to) the header.
+/// `trusted_proxies` are the reverse proxies whose `X-Forwarded-For` is believed: the
+/// configured `trusted_proxies` when `behind_proxy = true`, empty otherwise (as the
+/// [`RateLimit`] extractor passes them).
+///
+/// * A peer that is not one of `trusted_proxies` (every peer when the list is empty): the peer
+///   address of the connection, whatever headers the request carries, as any client can send
+///   them.
+/// * A peer that is a trusted proxy: the entries of `X-Forwarded-For` (all such headers read as
+///   one comma-separated list, in order) are walked from the right. Each proxy appends the
+///   address it received the request from, so entries that are themselves trusted proxies are
+///   skipped and the first entry that is not is the client; the entries left of it were written
+///   by the client and are never used. When every entry is a trusted proxy, the leftmost one.
+///   A malformed entry ends the walk: the request is then counted under the peer (the proxy),
+///   never under an entry further left. Without the header, the peer.
+/// * No peer address (the router was not served with connection info): `None`, whatever the
+///   headers say.
+///
+/// The `Forwarded` header (RFC 7239) is not read: a proxy that writes only `Forwarded` leaves
+/// every request counted under its own address, and a client-written one has no effect.
 ///
 /// Entries are accepted as `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1`, `[2001:db8::1]` or
-/// `[2001:db8::1]:443`, optionally quoted; `unknown`, obfuscated identifiers and anything
-/// else unparsable count as no address. IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`) are returned
-/// as IPv4, so a dual-stack listener does not give a client two buckets.
+/// `[2001:db8::1]:443`, optionally quoted; an empty entry, `unknown`, an obfuscated identifier
+/// or anything else unparsable (a header value that is not visible ASCII included) is
+/// malformed. IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`) are returned as IPv4, so a
+/// dual-stack listener does not give a client two buckets.
 pub fn client_ip(
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
-    behind_proxy: bool,
+    trusted_proxies: &[IpNetwork],
 ) -> Option<IpAddr> {
-    let peer = peer.map(|p| p.ip().to_canonical());
-    if !behind_proxy {
-        return peer;
+    let peer = peer?.ip().to_canonical();
+    let trusted = |ip: IpAddr| trusted_proxies.iter().any(|net| net.contains(ip));
+    if !trusted(peer) {
+        return Some(peer);
     }
-    x_forwarded_for(headers)
-        .or_else(|| forwarded_for(headers))
-        .or(peer)
+    let mut client = peer;
+    for value in headers.get_all("x-forwarded-for").iter().rev() {
+        let Ok(value) = value.to_str() else {
+            return Some(peer);
+        };
+        for entry in value.rsplit(',') {
+            let Some(ip) = parse_node(entry) else {
+                return Some(peer);
+            };
+            if !trusted(ip) {
+                return Some(ip);
+            }
+            client = ip;
+        }
+    }
+    Some(client)
 }
 
-fn x_forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {
-    headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .rev()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.rsplit(','))
-        .next()
-        .and_then(parse_node)
-}
-
-fn forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {
-    headers
-        .get_all(header::FORWARDED)
-        .iter()
-        .rev()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.rsplit(','))
-        .next()
-        .and_then(|element| {
-            element.split(';').find_map(|pair| {
-                let (name, value) = pair.split_once('=')?;
-                if name.trim().eq_ignore_ascii_case("for") {
-                    parse_node(value)
-                } else {
-                    None
-                }
-            })
-        })
+/// The key of `client`'s buckets: an IPv4 address (IPv4-mapped IPv6 included) as it is, an
+/// IPv6 address with its last 64 bits cleared.
+fn bucket_key(client: IpAddr) -> IpAddr {
+    match client.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from_bits(v6.to_bits() & !u128::from(u64::MAX))),
+        v4 => v4,
+    }
 }
 
 /// One node of a forwarding header: an IP, optionally with a port, brackets or quotes.
@@ -419,7 +425,7 @@ impl<C: Clock> Table<C> {
         let Some(route) = self.routes.iter().find(|r| r.path == path) else {
             return Ok(());
         };
-        let client = client.to_canonical();
+        let client = bucket_key(client);
         let outcome = route.items.iter().try_for_each(|(item, limiter)| {
             limiter.check_key(&client).map_err(|not_until| RateLimited {
                 description: item.to_string(),
@@ -779,120 +785,246 @@ mod tests {
         map
     }
 
+    fn nets(list: &[&str]) -> Vec<IpNetwork> {
+        list.iter().map(|n| n.parse().unwrap()).collect()
+    }
+
+    fn sock(text: &str) -> Option<SocketAddr> {
+        Some(text.parse().unwrap())
+    }
+
     #[test]
-    fn client_ip_without_proxy_is_the_peer() {
-        let peer: SocketAddr = "192.0.2.10:5000".parse().unwrap();
+    fn ipv6_addresses_of_one_64_share_a_bucket() {
+        let (table, _clock) = fake(&[("/login", "login_rate_limit", "2/minute")]);
+        table.check("/login", ip("2001:db8:1:2::1")).unwrap();
+        table
+            .check("/login", ip("2001:db8:1:2:ffff:ffff:ffff:ffff"))
+            .unwrap();
+        let refused = table
+            .check("/login", ip("2001:db8:1:2:abcd::9"))
+            .unwrap_err();
+        assert_eq!(refused.description, "2 per 1 minute");
+        // one bucket, however many addresses of the /64 were used
+        assert_eq!(table.tracked(), 1);
+
+        // other /64s are other clients: the next and the previous one, one differing in a
+        // higher group, one in the first bit
+        for other in [
+            "2001:db8:1:3::",
+            "2001:db8:1:1:ffff:ffff:ffff:ffff",
+            "2001:db8:0:2::1",
+            "a001:db8:1:2::1",
+        ] {
+            let other = ip(other);
+            table.check("/login", other).unwrap();
+            table.check("/login", other).unwrap();
+            assert!(table.check("/login", other).is_err(), "{other}");
+        }
+        assert_eq!(table.tracked(), 5);
+    }
+
+    #[test]
+    fn ipv4_addresses_keep_a_bucket_each() {
+        let (table, _clock) = fake(&[("/login", "login_rate_limit", "1/minute")]);
+        for n in 0..=255u8 {
+            table
+                .check("/login", IpAddr::V4(Ipv4Addr::new(192, 0, 2, n)))
+                .unwrap();
+        }
+        assert_eq!(table.tracked(), 256);
+        assert!(table.check("/login", ip("192.0.2.7")).is_err());
+        // IPv4-mapped addresses are IPv4 addresses, not members of the /64 `::ffff:0:0/64`
+        assert!(table.check("/login", ip("::ffff:192.0.2.8")).is_err());
+        table.check("/login", ip("::ffff:198.51.100.1")).unwrap();
+        assert_eq!(table.tracked(), 257);
+    }
+
+    #[test]
+    fn bucket_keys() {
+        for (client, key) in [
+            ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::"),
+            ("2001:db8:1:2::", "2001:db8:1:2::"),
+            ("::1", "::"),
+            ("fe80::1", "fe80::"),
+            ("192.0.2.1", "192.0.2.1"),
+            ("::ffff:192.0.2.1", "192.0.2.1"),
+        ] {
+            assert_eq!(bucket_key(ip(client)), ip(key), "{client}");
+        }
+    }
+
+    #[test]
+    fn client_ip_without_trusted_proxies_is_the_peer() {
         let h = headers(&[
             ("x-forwarded-for", "203.0.113.1"),
             ("forwarded", "for=203.0.113.2"),
         ]);
-        assert_eq!(client_ip(&h, Some(peer), false), Some(ip("192.0.2.10")));
-        assert_eq!(client_ip(&h, None, false), None);
-        let v6: SocketAddr = "[2001:db8::5]:443".parse().unwrap();
-        assert_eq!(client_ip(&h, Some(v6), false), Some(ip("2001:db8::5")));
-        let mapped: SocketAddr = "[::ffff:192.0.2.10]:443".parse().unwrap();
-        assert_eq!(client_ip(&h, Some(mapped), false), Some(ip("192.0.2.10")));
+        assert_eq!(
+            client_ip(&h, sock("192.0.2.10:5000"), &[]),
+            Some(ip("192.0.2.10"))
+        );
+        assert_eq!(client_ip(&h, None, &[]), None);
+        assert_eq!(
+            client_ip(&h, sock("[2001:db8::5]:443"), &[]),
+            Some(ip("2001:db8::5"))
+        );
+        assert_eq!(
+            client_ip(&h, sock("[::ffff:192.0.2.10]:443"), &[]),
+            Some(ip("192.0.2.10"))
+        );
     }
 
     #[test]
-    fn client_ip_behind_proxy() {
-        let peer: SocketAddr = "10.0.0.2:5000".parse().unwrap();
-        let peer = Some(peer);
+    fn spoofed_forwarding_headers_from_an_untrusted_peer_are_ignored() {
+        let trusted = nets(&["10.0.0.0/8", "::1/128"]);
+        let h = headers(&[
+            ("x-forwarded-for", "10.0.0.9, 203.0.113.1"),
+            ("forwarded", "for=203.0.113.2"),
+        ]);
+        for (peer, want) in [
+            ("192.0.2.10:5000", "192.0.2.10"),
+            ("11.0.0.1:80", "11.0.0.1"),
+            ("[::2]:80", "::2"),
+            ("[2001:db8::7]:80", "2001:db8::7"),
+        ] {
+            assert_eq!(
+                client_ip(&h, sock(peer), &trusted),
+                Some(ip(want)),
+                "{peer}"
+            );
+        }
+        // without a peer address nothing can be trusted, whatever the headers say
+        assert_eq!(client_ip(&h, None, &trusted), None);
+    }
+
+    #[test]
+    fn client_ip_from_a_trusted_proxy() {
+        let trusted = nets(&["10.0.0.0/8", "2001:db8:ffff::/48"]);
+        let peer = sock("10.0.0.2:5000");
         type Headers = &'static [(&'static str, &'static str)];
-        let cases: &[(Headers, Option<&str>)] = &[
-            (&[], Some("10.0.0.2")),
-            (&[("x-forwarded-for", "203.0.113.1")], Some("203.0.113.1")),
-            // the rightmost entry is the one the proxy saw; the rest is client-written
+        let cases: &[(Headers, &str)] = &[
+            (&[], "10.0.0.2"),
+            (&[("x-forwarded-for", "203.0.113.1")], "203.0.113.1"),
+            // the rightmost untrusted entry wins; entries left of it are client-written
             (
                 &[("x-forwarded-for", "1.1.1.1, 203.0.113.1")],
-                Some("203.0.113.1"),
+                "203.0.113.1",
             ),
             (
                 &[("x-forwarded-for", "1.1.1.1,203.0.113.1 ")],
-                Some("203.0.113.1"),
+                "203.0.113.1",
             ),
             (
                 &[
                     ("x-forwarded-for", "1.1.1.1"),
                     ("x-forwarded-for", "203.0.113.1"),
                 ],
-                Some("203.0.113.1"),
+                "203.0.113.1",
             ),
-            // only the rightmost entry counts: a malformed one falls back to the peer,
-            // never to a client-written entry further left
+            // a client-prepended entry never wins, not even one naming a trusted proxy
             (
-                &[("x-forwarded-for", "203.0.113.1, nonsense")],
-                Some("10.0.0.2"),
-            ),
-            (&[("x-forwarded-for", "203.0.113.1,,  ")], Some("10.0.0.2")),
-            (
-                &[("x-forwarded-for", "203.0.113.1, 300.1.1.1")],
-                Some("10.0.0.2"),
+                &[("x-forwarded-for", "10.0.0.7, 203.0.113.1")],
+                "203.0.113.1",
             ),
             (
-                &[("x-forwarded-for", "203.0.113.1, unknown")],
-                Some("10.0.0.2"),
+                &[("x-forwarded-for", "203.0.113.99, 10.0.0.7, 203.0.113.1")],
+                "203.0.113.1",
             ),
+            // trusted proxies to the right are skipped (a chain of two proxies)
             (
-                &[("x-forwarded-for", "garbage"), ("x-forwarded-for", "")],
-                Some("10.0.0.2"),
+                &[("x-forwarded-for", "203.0.113.1, 10.0.0.3")],
+                "203.0.113.1",
             ),
-            (
-                &[("x-forwarded-for", "203.0.113.1:8080")],
-                Some("203.0.113.1"),
-            ),
-            // IPv6
-            (&[("x-forwarded-for", "2001:db8::1")], Some("2001:db8::1")),
-            (
-                &[("x-forwarded-for", "1.1.1.1, [2001:db8::1]")],
-                Some("2001:db8::1"),
-            ),
-            (
-                &[("x-forwarded-for", "[2001:db8::1]:443")],
-                Some("2001:db8::1"),
-            ),
-            (
-                &[("x-forwarded-for", "::ffff:203.0.113.1")],
-                Some("203.0.113.1"),
-            ),
-            (&[("x-forwarded-for", "fe80::1%eth0")], Some("10.0.0.2")),
-            // Forwarded, when X-Forwarded-For gives nothing
-            (&[("forwarded", "for=203.0.113.2")], Some("203.0.113.2")),
             (
                 &[(
-                    "forwarded",
-                    "for=1.1.1.1, for=\"[2001:db8:cafe::17]:4711\";proto=https",
+                    "x-forwarded-for",
+                    "1.1.1.1, 203.0.113.1, 10.9.0.1, 10.0.0.3",
                 )],
-                Some("2001:db8:cafe::17"),
+                "203.0.113.1",
             ),
             (
-                &[("forwarded", "proto=https;For=\"203.0.113.2\";by=10.0.0.1")],
-                Some("203.0.113.2"),
+                &[
+                    ("x-forwarded-for", "1.1.1.1, 203.0.113.1"),
+                    ("x-forwarded-for", "10.0.0.3"),
+                ],
+                "203.0.113.1",
             ),
             (
-                &[("forwarded", "for=203.0.113.2, for=unknown")],
-                Some("10.0.0.2"),
+                &[("x-forwarded-for", "203.0.113.1, [2001:db8:ffff:1::5]:443")],
+                "203.0.113.1",
             ),
-            (&[("forwarded", "for=_hidden")], Some("10.0.0.2")),
+            // every entry a trusted proxy: the leftmost
+            (&[("x-forwarded-for", "10.0.0.5, 10.0.0.3")], "10.0.0.5"),
+            // a malformed entry ends the walk at the peer, never an entry further left
+            (&[("x-forwarded-for", "203.0.113.1, nonsense")], "10.0.0.2"),
             (
-                &[("x-forwarded-for", "bad"), ("forwarded", "for=203.0.113.2")],
-                Some("203.0.113.2"),
+                &[("x-forwarded-for", "203.0.113.1, nonsense, 10.0.0.3")],
+                "10.0.0.2",
             ),
+            (&[("x-forwarded-for", "203.0.113.1,,  ")], "10.0.0.2"),
+            (&[("x-forwarded-for", "203.0.113.1, 300.1.1.1")], "10.0.0.2"),
+            (&[("x-forwarded-for", "203.0.113.1, unknown")], "10.0.0.2"),
+            (&[("x-forwarded-for", "203.0.113.1, _hidden")], "10.0.0.2"),
+            (
+                &[("x-forwarded-for", "garbage"), ("x-forwarded-for", "")],
+                "10.0.0.2",
+            ),
+            (
+                &[
+                    ("x-forwarded-for", "203.0.113.1"),
+                    ("x-forwarded-for", "bad"),
+                ],
+                "10.0.0.2",
+            ),
+            (&[("x-forwarded-for", "fe80::1%eth0")], "10.0.0.2"),
+            // ports, brackets, quotes
+            (&[("x-forwarded-for", "203.0.113.1:8080")], "203.0.113.1"),
+            (&[("x-forwarded-for", "\"203.0.113.1\"")], "203.0.113.1"),
+            // IPv6
+            (&[("x-forwarded-for", "2001:db8::1")], "2001:db8::1"),
+            (
+                &[("x-forwarded-for", "1.1.1.1, [2001:db8::1]")],
+                "2001:db8::1",
+            ),
+            (&[("x-forwarded-for", "[2001:db8::1]:443")], "2001:db8::1"),
+            (&[("x-forwarded-for", "::ffff:203.0.113.1")], "203.0.113.1"),
+            // an IPv4-mapped spelling of a trusted proxy is that proxy
+            (
+                &[("x-forwarded-for", "203.0.113.1, ::ffff:10.0.0.3")],
+                "203.0.113.1",
+            ),
+            // the Forwarded header is not read
+            (&[("forwarded", "for=203.0.113.2")], "10.0.0.2"),
             (
                 &[
                     ("x-forwarded-for", "203.0.113.1"),
                     ("forwarded", "for=203.0.113.2"),
                 ],
-                Some("203.0.113.1"),
+                "203.0.113.1",
             ),
         ];
         for (pairs, want) in cases {
             let h = headers(pairs);
-            assert_eq!(client_ip(&h, peer, true), want.map(ip), "{pairs:?}");
+            assert_eq!(client_ip(&h, peer, &trusted), Some(ip(want)), "{pairs:?}");
         }
-        assert_eq!(client_ip(&HeaderMap::new(), None, true), None);
+        // a header value that is not visible ASCII is malformed
+        let mut h = headers(&[("x-forwarded-for", "203.0.113.1")]);
+        h.append(
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"198.51.100.\xff").unwrap(),
+        );
+        assert_eq!(client_ip(&h, peer, &trusted), Some(ip("10.0.0.2")));
+        // a dual-stack listener's IPv4-mapped peer is the trusted IPv4 proxy
         let h = headers(&[("x-forwarded-for", "203.0.113.1")]);
-        assert_eq!(client_ip(&h, None, true), Some(ip("203.0.113.1")));
+        assert_eq!(
+            client_ip(&h, sock("[::ffff:10.0.0.2]:5000"), &trusted),
+            Some(ip("203.0.113.1"))
+        );
+        // an IPv6 proxy
+        assert_eq!(
+            client_ip(&h, sock("[2001:db8:ffff:2::1]:5000"), &trusted),
+            Some(ip("203.0.113.1"))
+        );
     }
 }
 
@@ -937,12 +1069,16 @@ where
             .extensions
             .get::<axum::extract::ConnectInfo<SocketAddr>>()
             .map(|c| c.0);
-        let behind_proxy = <regstack_core::RegStack as axum::extract::FromRef<S>>::from_ref(state)
-            .config()
-            .behind_proxy;
+        let rs = <regstack_core::RegStack as axum::extract::FromRef<S>>::from_ref(state);
+        let config = rs.config();
+        let trusted_proxies: &[IpNetwork] = if config.behind_proxy {
+            &config.trusted_proxies
+        } else {
+            &[]
+        };
         // Without any address (no connection info), every such request shares one bucket:
         // the limit still holds, it never runs open.
-        let client = client_ip(&parts.headers, peer, behind_proxy)
+        let client = client_ip(&parts.headers, peer, trusted_proxies)
             .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
         Ok(RateLimit { limits, client })
     }

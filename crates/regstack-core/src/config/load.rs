@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value as Json;
 
 use super::{
-    ConfigError, EmailBackend, EmailConfig, JwtAlgorithm, OAuthConfig, RegStackConfig,
+    ConfigError, EmailBackend, EmailConfig, IpNetwork, JwtAlgorithm, OAuthConfig, RegStackConfig,
     SecretString, SmsBackend, SmsConfig, SmtpTls, normalize_email_address, normalize_http_url,
     range_reason,
 };
@@ -516,15 +516,7 @@ impl Field {
 
     /// A list of paths: a TOML array, or a JSON array of strings.
     fn paths(&self, raw: Raw) -> Result<Vec<PathBuf>, ConfigError> {
-        let items: Vec<String> = match raw {
-            Raw::List(items) => items,
-            Raw::Text(text) => {
-                let value: Json = serde_json::from_str(text.trim())
-                    .map_err(|e| ConfigError::json(&self.name, e))?;
-                self.json_strings(value)?
-            }
-            Raw::Json(value) => self.json_strings(value)?,
-        };
+        let items = self.list(raw, "paths")?;
         Ok(items
             .into_iter()
             // Python's `Path("")` is `.`.
@@ -532,10 +524,33 @@ impl Field {
             .collect())
     }
 
-    fn json_strings(&self, value: Json) -> Result<Vec<String>, ConfigError> {
+    /// A list of IP networks (`trusted_proxies`): a TOML array, or a JSON array of strings,
+    /// each an address or a CIDR block.
+    fn networks(&self, raw: Raw) -> Result<Vec<IpNetwork>, ConfigError> {
+        self.list(raw, "addresses")?
+            .iter()
+            .map(|item| item.parse().map_err(|reason: String| self.err(reason)))
+            .collect()
+    }
+
+    /// The strings of a list setting: a TOML array, or a JSON array of strings (`what` names
+    /// its elements in messages).
+    fn list(&self, raw: Raw, what: &str) -> Result<Vec<String>, ConfigError> {
+        match raw {
+            Raw::List(items) => Ok(items),
+            Raw::Text(text) => {
+                let value: Json = serde_json::from_str(text.trim())
+                    .map_err(|e| ConfigError::json(&self.name, e))?;
+                self.json_strings(value, what)
+            }
+            Raw::Json(value) => self.json_strings(value, what),
+        }
+    }
+
+    fn json_strings(&self, value: Json, what: &str) -> Result<Vec<String>, ConfigError> {
         let Json::Array(items) = value else {
             return Err(self.err(format!(
-                "expected a JSON array of paths, got {}",
+                "expected a JSON array of {what}, got {}",
                 json_kind(&value)
             )));
         };
@@ -544,7 +559,7 @@ impl Field {
             .map(|item| match item {
                 Json::String(s) => Ok(s),
                 other => Err(self.err(format!(
-                    "expected a JSON array of paths, got an element {other}"
+                    "expected a JSON array of {what}, got an element {other}"
                 ))),
             })
             .collect()
@@ -603,6 +618,7 @@ fn apply_top(c: &mut RegStackConfig, key: &str, raw: Raw) -> Result<(), ConfigEr
         "app_name" => c.app_name = f.string(raw)?,
         "base_url" => c.base_url = f.http_url(raw)?.ok_or_else(|| f.err("must not be null"))?,
         "behind_proxy" => c.behind_proxy = f.bool(raw)?,
+        "trusted_proxies" => c.trusted_proxies = f.networks(raw)?,
 
         "database_url" => c.database_url = f.secret_string(raw)?,
         "mongodb_database" => c.mongodb_database = f.string(raw)?,

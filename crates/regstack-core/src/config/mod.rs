@@ -36,6 +36,7 @@
 
 mod error;
 mod load;
+mod network;
 mod secret;
 #[cfg(test)]
 mod tests;
@@ -45,6 +46,7 @@ use std::path::PathBuf;
 
 pub use self::error::{ConfigError, env_name};
 pub use self::load::LoadOptions;
+pub use self::network::IpNetwork;
 pub use self::secret::SecretString;
 
 /// Minimum length (in characters) of `jwt_secret` for the service to start.
@@ -360,8 +362,15 @@ pub struct RegStackConfig {
     /// default port dropped, empty path becomes `/`): the default is
     /// `http://localhost:8000/`. Use [`RegStackConfig::base_url_trimmed`] as a prefix.
     pub base_url: String,
-    /// Informational only: regstack does no proxy-header processing.
+    /// A reverse proxy connects to this service: the per-route IP limits read the client
+    /// address from the `X-Forwarded-For` header of requests whose peer is one of
+    /// [`trusted_proxies`](Self::trusted_proxies) (default `false`: the peer address only).
     pub behind_proxy: bool,
+    /// **Rust-only addition.** The proxies whose `X-Forwarded-For` is trusted when
+    /// `behind_proxy` is true: addresses or CIDR blocks (`["10.0.0.0/8", "127.0.0.1",
+    /// "::1/128"]`), default empty. Start-up refuses `behind_proxy = true` with an empty list.
+    /// Env `REGSTACK_TRUSTED_PROXIES` (a JSON array).
+    pub trusted_proxies: Vec<IpNetwork>,
 
     // --- database (§2.2)
     /// Selects the backend by scheme (default `sqlite+aiosqlite:///./regstack.db`).
@@ -543,6 +552,7 @@ impl Default for RegStackConfig {
             app_name: "RegStack".to_owned(),
             base_url: "http://localhost:8000/".to_owned(),
             behind_proxy: false,
+            trusted_proxies: Vec::new(),
             database_url: SecretString::new("sqlite+aiosqlite:///./regstack.db"),
             mongodb_database: "regstack".to_owned(),
             user_collection: "users".to_owned(),
@@ -784,8 +794,9 @@ impl RegStackConfig {
     /// The startup checks of `spec/config.md` §6 that belong to the
     /// configuration: everything [`validate`](Self::validate) checks, then a
     /// `jwt_secret` of at least [`MIN_JWT_SECRET_CHARS`] characters, a
-    /// non-empty `email.smtp_host` for the `smtp` backend, and a non-empty
-    /// SID, token and `from_number` for the `twilio` SMS backend.
+    /// non-empty `email.smtp_host` for the `smtp` backend, a non-empty
+    /// SID, token and `from_number` for the `twilio` SMS backend, and a
+    /// non-empty `trusted_proxies` when `behind_proxy` is true.
     ///
     /// The library-availability checks (SES/SNS/Twilio clients, a rate
     /// limiter, a database driver for the URL scheme) are done where those
@@ -814,6 +825,13 @@ impl RegStackConfig {
             return Err(ConfigError::startup(
                 "email.smtp_host",
                 "is required when `email.backend` is \"smtp\"",
+            ));
+        }
+        if self.behind_proxy && self.trusted_proxies.is_empty() {
+            return Err(ConfigError::startup(
+                "trusted_proxies",
+                "must list the reverse proxies (addresses or CIDR blocks, e.g. \
+                 [\"127.0.0.1\"]) whose `X-Forwarded-For` is trusted when `behind_proxy` is true",
             ));
         }
         if self.sms.backend == SmsBackend::Twilio {

@@ -48,6 +48,7 @@ fn defaults_match_the_spec() {
     assert_eq!(c.base_url, "http://localhost:8000/");
     assert_eq!(c.base_url_trimmed(), "http://localhost:8000");
     assert!(!c.behind_proxy);
+    assert!(c.trusted_proxies.is_empty());
     assert_eq!(c.database_url.expose(), "sqlite+aiosqlite:///./regstack.db");
     assert_eq!(c.mongodb_database, "regstack");
     assert_eq!(
@@ -1435,6 +1436,238 @@ fn secret_values_are_never_printed() {
         err,
         "invalid value for `email.smtp_password` (REGSTACK_EMAIL__SMTP_PASSWORD): expected a string, got a number"
     );
+}
+
+// ---------------------------------------------------------------- trusted proxies
+
+fn net(text: &str) -> IpNetwork {
+    text.parse()
+        .unwrap_or_else(|e| panic!("{text:?} does not parse: {e}"))
+}
+
+#[test]
+fn ip_networks_parse_and_print() {
+    for (text, printed) in [
+        ("10.0.0.0/8", "10.0.0.0/8"),
+        ("127.0.0.1", "127.0.0.1/32"),
+        ("192.0.2.7/32", "192.0.2.7/32"),
+        ("0.0.0.0/0", "0.0.0.0/0"),
+        ("::1", "::1/128"),
+        ("::1/128", "::1/128"),
+        ("2001:DB8::/32", "2001:db8::/32"),
+        ("fd00::/8", "fd00::/8"),
+        ("::/0", "::/0"),
+        ("::ffff:10.0.0.0/104", "::ffff:10.0.0.0/104"),
+    ] {
+        assert_eq!(net(text).to_string(), printed, "{text}");
+    }
+    let n = net("2001:db8::/32");
+    assert_eq!(n.addr(), "2001:db8::".parse::<std::net::IpAddr>().unwrap());
+    assert_eq!(n.prefix_len(), 32);
+
+    let syntax = |text: &str| {
+        format!(
+            "expected an IP address or a CIDR block such as \"10.0.0.0/8\", \"127.0.0.1\" or \
+             \"::1/128\", got {text:?}"
+        )
+    };
+    for bad in [
+        "",
+        " ",
+        "localhost",
+        "10.0.0",
+        "10.0.0.0/",
+        "/8",
+        "10.0.0.0/8/8",
+        "10.0.0.0/+8",
+        "10.0.0.0/-1",
+        "10.0.0.0/ 8",
+        " 10.0.0.0/8",
+        "10.0.0.0/8 ",
+        "10.0.0.0/1000",
+        "10.0.0.0/256",
+        "10.0.0.0/x",
+        "[::1]",
+        "[::1]/128",
+        "127.0.0.1:8080",
+        "fe80::1%eth0",
+        "300.0.0.1",
+    ] {
+        assert_eq!(bad.parse::<IpNetwork>(), Err(syntax(bad)), "{bad:?}");
+    }
+    assert_eq!(
+        "10.0.0.0/33".parse::<IpNetwork>(),
+        Err("a prefix of /33 is longer than the 32 bits of 10.0.0.0".to_owned())
+    );
+    assert_eq!(
+        "::/129".parse::<IpNetwork>(),
+        Err("a prefix of /129 is longer than the 128 bits of ::".to_owned())
+    );
+    assert_eq!(
+        "10.0.0.1/8".parse::<IpNetwork>(),
+        Err(
+            "10.0.0.1/8 has address bits set to the right of the prefix (the network is 10.0.0.0/8)"
+                .to_owned()
+        )
+    );
+    assert!("2001:db8::1/64".parse::<IpNetwork>().is_err());
+    assert!(IpNetwork::new("10.0.0.1".parse().unwrap(), 32).is_ok());
+    assert!(IpNetwork::new("10.0.0.1".parse().unwrap(), 31).is_err());
+}
+
+#[test]
+fn ip_networks_contain_their_addresses_only() {
+    let ip = |text: &str| text.parse::<std::net::IpAddr>().unwrap();
+    let cases: &[(&str, &[&str], &[&str])] = &[
+        (
+            "10.0.0.0/8",
+            &["10.0.0.0", "10.255.255.255", "10.1.2.3", "::ffff:10.9.9.9"],
+            &["11.0.0.0", "9.255.255.255", "::a00:1", "2001:db8::1"],
+        ),
+        (
+            "127.0.0.1",
+            &["127.0.0.1", "::ffff:127.0.0.1"],
+            &["127.0.0.2", "::1"],
+        ),
+        (
+            "192.168.1.128/25",
+            &["192.168.1.128", "192.168.1.255"],
+            &["192.168.1.127", "192.168.2.128"],
+        ),
+        ("0.0.0.0/0", &["1.2.3.4", "255.255.255.255"], &["::1"]),
+        ("::1/128", &["::1"], &["::2", "127.0.0.1", "::"]),
+        (
+            "2001:db8::/32",
+            &["2001:db8::", "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"],
+            &["2001:db9::", "2001:db7:ffff::1", "10.0.0.1"],
+        ),
+        (
+            "::ffff:10.0.0.0/104",
+            &["10.0.0.1", "::ffff:10.200.0.1"],
+            &["11.0.0.1", "2001:db8::1"],
+        ),
+        ("::/0", &["::1", "2001:db8::1", "10.0.0.1"], &[]),
+    ];
+    for (network, inside, outside) in cases {
+        let n = net(network);
+        for a in *inside {
+            assert!(n.contains(ip(a)), "{a} in {network}");
+        }
+        for a in *outside {
+            assert!(!n.contains(ip(a)), "{a} not in {network}");
+        }
+    }
+}
+
+#[test]
+fn trusted_proxies_load_from_toml_and_env() {
+    let c = RegStackConfig::from_toml_str(
+        "behind_proxy = true\ntrusted_proxies = [\"10.0.0.0/8\", \"127.0.0.1\", \"::1/128\"]\n",
+    )
+    .unwrap();
+    assert!(c.behind_proxy);
+    assert_eq!(
+        c.trusted_proxies,
+        [net("10.0.0.0/8"), net("127.0.0.1/32"), net("::1/128")]
+    );
+    let c = RegStackConfig::from_toml_str("trusted_proxies = []\n").unwrap();
+    assert!(c.trusted_proxies.is_empty());
+
+    let c = load_ok(&[(
+        "REGSTACK_TRUSTED_PROXIES",
+        r#" ["192.0.2.0/24", "2001:db8::/48"] "#,
+    )]);
+    assert_eq!(
+        c.trusted_proxies,
+        [net("192.0.2.0/24"), net("2001:db8::/48")]
+    );
+    let c = load_in(
+        LoadOptions {
+            env: Some(pairs(&[("REGSTACK_TRUSTED_PROXIES", r#"["10.0.0.1"]"#)])),
+            overrides: pairs(&[("trusted_proxies", r#"["10.0.0.2", "10.0.0.3"]"#)]),
+            ..LoadOptions::default()
+        },
+        tempfile::tempdir().unwrap().path(),
+    )
+    .unwrap();
+    assert_eq!(c.trusted_proxies, [net("10.0.0.2"), net("10.0.0.3")]);
+
+    // An entry that does not parse is refused, naming the field and the entry.
+    assert_eq!(
+        load_err(&[(
+            "REGSTACK_TRUSTED_PROXIES",
+            r#"["10.0.0.0/8", "proxy.internal"]"#
+        )]),
+        "invalid value for `trusted_proxies` (REGSTACK_TRUSTED_PROXIES): expected an IP address \
+         or a CIDR block such as \"10.0.0.0/8\", \"127.0.0.1\" or \"::1/128\", got \"proxy.internal\""
+    );
+    assert_eq!(
+        RegStackConfig::from_toml_str("trusted_proxies = [\"10.0.0.1/8\"]\n")
+            .unwrap_err()
+            .to_string(),
+        "invalid value for `trusted_proxies` (REGSTACK_TRUSTED_PROXIES): 10.0.0.1/8 has address \
+         bits set to the right of the prefix (the network is 10.0.0.0/8)"
+    );
+    assert!(
+        RegStackConfig::from_toml_str("trusted_proxies = [\"::1/200\"]\n")
+            .unwrap_err()
+            .to_string()
+            .contains("`trusted_proxies`")
+    );
+    assert_eq!(
+        load_err(&[("REGSTACK_TRUSTED_PROXIES", "[8]")]),
+        "invalid value for `trusted_proxies` (REGSTACK_TRUSTED_PROXIES): expected a JSON array \
+         of addresses, got an element 8"
+    );
+    assert!(
+        load_err(&[("REGSTACK_TRUSTED_PROXIES", "\"10.0.0.1\"")])
+            .contains("expected a JSON array of addresses, got a string")
+    );
+    // Plain text is not a list.
+    let err = load_env(&[("REGSTACK_TRUSTED_PROXIES", "10.0.0.1")]).unwrap_err();
+    assert!(matches!(err, ConfigError::Json { .. }), "{err:?}");
+    assert!(
+        err.to_string().starts_with(
+            "invalid value for `trusted_proxies` (REGSTACK_TRUSTED_PROXIES): not valid JSON"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn behind_proxy_without_trusted_proxies_refuses_to_start() {
+    let message = "cannot start with `trusted_proxies` (REGSTACK_TRUSTED_PROXIES): must list the \
+                   reverse proxies (addresses or CIDR blocks, e.g. [\"127.0.0.1\"]) whose \
+                   `X-Forwarded-For` is trusted when `behind_proxy` is true";
+    let mut c = RegStackConfig {
+        jwt_secret: "k".repeat(40).into(),
+        behind_proxy: true,
+        ..RegStackConfig::default()
+    };
+    let err = c.check_startup().unwrap_err();
+    assert!(matches!(err, ConfigError::Startup { .. }), "{err:?}");
+    assert_eq!(err.field(), Some("trusted_proxies"));
+    assert_eq!(err.to_string(), message);
+    c.trusted_proxies = vec![net("127.0.0.1")];
+    c.check_startup().unwrap();
+    // The list alone changes nothing and needs nothing.
+    c.behind_proxy = false;
+    c.check_startup().unwrap();
+    c.trusted_proxies.clear();
+    c.check_startup().unwrap();
+
+    // The same from the sources: the file loads, start-up refuses it.
+    let loaded = load_ok(&[
+        ("REGSTACK_BEHIND_PROXY", "true"),
+        ("REGSTACK_JWT_SECRET", &"k".repeat(40)),
+    ]);
+    assert_eq!(loaded.check_startup().unwrap_err().to_string(), message);
+    let loaded = load_ok(&[
+        ("REGSTACK_BEHIND_PROXY", "true"),
+        ("REGSTACK_TRUSTED_PROXIES", "[]"),
+        ("REGSTACK_JWT_SECRET", &"k".repeat(40)),
+    ]);
+    assert_eq!(loaded.check_startup().unwrap_err().to_string(), message);
 }
 
 // ---------------------------------------------------------------- startup checks
