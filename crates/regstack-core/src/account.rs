@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::hooks::{Event, redact};
 use crate::jwt::{Claims, Extra, Purpose};
 use crate::mail::{EmailKind, compose};
-use crate::password::Verification;
+use crate::password::{HashError, Verification};
 
 impl RegStack {
     /// Check the current password of a user (the confirmation several flows ask for). A
@@ -17,32 +17,24 @@ impl RegStack {
         let Some(hash) = user.hashed_password.as_deref() else {
             return Err(Error::NoPasswordSet);
         };
-        let lockout = self.lockout();
-        let attempt = match lockout.admit(&user.email).await? {
-            Ok(attempt) => attempt,
-            Err(locked) => {
-                self.security_event(Event::LoginLockedOut {
+        let attempt = self.admit_password(&user.email).await?;
+        match self.hasher().verify(password, hash).await {
+            Verification::Valid { .. } => {
+                self.lockout().succeeded(&attempt).await?;
+                Ok(())
+            }
+            Verification::Busy { retry_after } => {
+                Err(self.not_evaluated(&attempt, retry_after).await)
+            }
+            Verification::Invalid | Verification::Malformed => {
+                self.security_event(Event::LoginFailed {
                     email: user.email.clone(),
-                    retry_after: locked.retry_after,
+                    user: Some(user.clone()),
+                    reason: "current_password",
                 })
                 .await;
-                return Err(Error::LockedOut {
-                    retry_after: locked.retry_after,
-                    window: locked.window,
-                });
+                Err(Error::CurrentPasswordIncorrect)
             }
-        };
-        if self.hasher().verify(password, hash).await.is_valid() {
-            lockout.succeeded(&attempt).await?;
-            Ok(())
-        } else {
-            self.security_event(Event::LoginFailed {
-                email: user.email.clone(),
-                user: Some(user.clone()),
-                reason: "current_password",
-            })
-            .await;
-            Err(Error::CurrentPasswordIncorrect)
         }
     }
 
@@ -54,20 +46,44 @@ impl RegStack {
         new_password: &str,
     ) -> Result<()> {
         self.confirm_password(user, current_password).await?;
-        if let Some(hash) = user.hashed_password.as_deref()
-            && let Verification::Valid { .. } = self.hasher().verify(new_password, hash).await
-        {
-            return Err(Error::SamePassword);
+        if let Some(hash) = user.hashed_password.as_deref() {
+            match self.hasher().verify(new_password, hash).await {
+                Verification::Valid { .. } => return Err(Error::SamePassword),
+                Verification::Busy { retry_after } => {
+                    return Err(HashError::Busy { retry_after }.into());
+                }
+                Verification::Invalid | Verification::Malformed => {}
+            }
         }
         let updated = self
             .set_password(user, new_password)
             .await?
             .ok_or(Error::CurrentPasswordIncorrect)?;
         self.lockout().clear(&user.email).await?;
+        self.send_notice(EmailKind::PasswordChanged, &updated);
         self.hooks()
             .fire(Event::PasswordChanged { user: updated })
             .await;
         Ok(())
+    }
+
+    /// Tell an account's address of a change it may not have made (ASVS 2.2.3): a notice
+    /// without a link, through the bounded mail queue, off the request path.
+    fn send_notice(&self, kind: EmailKind, to: &User) {
+        let msg = compose(
+            &*self.composer(),
+            self.config(),
+            kind,
+            &to.email,
+            to.full_name.as_deref(),
+            "",
+        );
+        if let Err(e) = msg.check_headers() {
+            tracing::error!(target: "regstack.account", kind = ?kind, error = %e, "notice not sent");
+            return;
+        }
+        let this = self.clone();
+        self.enqueue_mail(None, async move { this.deliver_with_retry(msg).await });
     }
 
     /// Store a new password hash and revoke every credential issued until now: sessions,
@@ -123,7 +139,8 @@ impl RegStack {
         let this = self.clone();
         let user = user.clone();
         let new_email = new_email.to_owned();
-        self.spawn_background(async move {
+        let key = new_email.clone();
+        self.enqueue_mail(Some((EmailKind::EmailChange, &key)), async move {
             if let Err(e) = this.request_email_change_now(&user, &new_email).await {
                 tracing::error!(target: "regstack.account", error = %e, "change-email failed");
             }
@@ -219,6 +236,8 @@ impl RegStack {
             Err(e) => return Err(e.into()),
         };
         self.lockout().clear(&user.email).await?;
+        // The former address learns where its account went (`user` is the row as it was).
+        self.send_notice(EmailKind::EmailChanged, &user);
         self.hooks()
             .fire(Event::EmailChanged {
                 user: updated.clone(),
@@ -254,7 +273,8 @@ impl RegStack {
     /// the request path, so neither time nor a transport failure reveals the account.
     pub fn forgot_password(&self, email: String) {
         let this = self.clone();
-        self.spawn_background(async move {
+        let key = email.clone();
+        self.enqueue_mail(Some((EmailKind::PasswordReset, &key)), async move {
             if let Err(e) = this.forgot_password_now(&email).await {
                 tracing::error!(target: "regstack.password", error = %e, "forgot-password failed");
             }
@@ -317,11 +337,12 @@ impl RegStack {
         if !stores.revocations.revoke(&claims.jti, claims.exp).await? {
             return Err(Error::InvalidResetToken);
         }
-        if self.set_password(&user, new_password).await?.is_none() {
+        let Some(updated) = self.set_password(&user, new_password).await? else {
             // Another change of the password won the race: this link is as old as the rest.
             return Err(Error::InvalidResetToken);
-        }
+        };
         self.lockout().clear(&user.email).await?;
+        self.send_notice(EmailKind::PasswordChanged, &updated);
         self.hooks()
             .fire(Event::PasswordResetCompleted { user })
             .await;

@@ -130,6 +130,7 @@ impl RegStack {
 
     /// `PATCH /admin/users/{id}`: disabling also revokes every session (bulk cutoff).
     pub async fn admin_update_user(&self, id: &str, patch: AdminPatch) -> Result<User> {
+        crate::flows::check_full_name(patch.full_name.as_deref())?;
         let now = self.clock().now();
         let p = UserPatch {
             is_active: patch.is_active,
@@ -176,7 +177,7 @@ impl RegStack {
             &url,
         );
         msg.check_headers()?;
-        self.mailer().send(&msg).await?;
+        self.send_bounded(&msg).await?;
         self.hooks()
             .fire(Event::VerificationRequested {
                 email: user.email.clone(),

@@ -9,7 +9,9 @@ pub struct User {
     /// Opaque id: 32 hex chars on SQL, 24 on MongoDB.
     pub id: String,
     pub email: String,
-    /// Argon2 PHC string; `None` for an OAuth-only account.
+    /// Argon2 PHC string; `None` for an OAuth-only account. Never serialised: a host that
+    /// returns a `User` as JSON does not leak the hash (deserialising reads it when present).
+    #[serde(skip_serializing, default)]
     pub hashed_password: Option<String>,
     pub is_active: bool,
     pub is_verified: bool,
@@ -297,7 +299,7 @@ impl MfaKind {
 }
 
 /// A hashed SMS code.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct MfaCode {
     pub user_id: String,
     pub kind: MfaKind,
@@ -306,6 +308,19 @@ pub struct MfaCode {
     pub attempts: i32,
     pub max_attempts: i32,
     pub created_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for MfaCode {
+    /// The hash of a short code is as good as the code (a million guesses): never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MfaCode")
+            .field("user_id", &self.user_id)
+            .field("kind", &self.kind)
+            .field("expires_at", &self.expires_at)
+            .field("attempts", &self.attempts)
+            .field("max_attempts", &self.max_attempts)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A link between a user and an external identity provider account.

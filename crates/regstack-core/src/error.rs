@@ -80,6 +80,10 @@ pub enum Error {
     TokenAccountMismatch,
 
     // account
+    /// A `full_name` with control or bidirectional formatting characters
+    /// ([`crate::full_name_problem`]); the HTTP layer answers 422 like any invalid field.
+    #[error("invalid full name: {0}")]
+    InvalidFullName(&'static str),
     #[error("no password set on this account")]
     NoPasswordSet,
     #[error("current password is incorrect")]

@@ -9,8 +9,9 @@ use crate::domain::{MfaCode, MfaKind, NewPending, NewUser, User, UserGuard, User
 use crate::error::{AuthFailure, Error, MfaFailure, Result};
 use crate::hooks::{Event, redact};
 use crate::jwt::{Claims, Extra, Purpose};
+use crate::lockout::Attempt;
 use crate::mail::{EmailKind, compose};
-use crate::password::Verification;
+use crate::password::{HashError, Verification};
 use crate::sms::{SmsKind, SmsMessage, default_text};
 use crate::token;
 
@@ -63,7 +64,7 @@ impl std::fmt::Debug for SessionToken {
 }
 
 /// Outcome of a successful password check at login.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum LoginOutcome {
     /// Signed in.
     Token(Box<SessionToken>),
@@ -72,6 +73,19 @@ pub enum LoginOutcome {
         mfa_pending_token: String,
         expires_in: i64,
     },
+}
+
+impl std::fmt::Debug for LoginOutcome {
+    /// The pending token is a live credential: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoginOutcome::Token(t) => f.debug_tuple("Token").field(t).finish(),
+            LoginOutcome::MfaRequired { expires_in, .. } => f
+                .debug_struct("MfaRequired")
+                .field("expires_in", expires_in)
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 /// An authenticated bearer: the user as loaded and the token's claims.
@@ -96,8 +110,7 @@ impl RegStack {
     ) -> Result<()> {
         let msg = compose(&*self.composer(), self.config(), kind, to, full_name, url);
         msg.check_headers()?;
-        self.mailer().send(&msg).await?;
-        Ok(())
+        self.send_bounded(&msg).await
     }
 
     /// Write (or replace) the pending registration of `email` with a fresh link token that
@@ -132,6 +145,7 @@ impl RegStack {
         if !cfg.allow_registration {
             return Err(Error::RegistrationDisabled);
         }
+        check_full_name(input.full_name.as_deref())?;
         let stores = self.stores();
         if stores.users.get_by_email(&input.email).await?.is_some() {
             return Err(Error::EmailAlreadyRegistered);
@@ -251,9 +265,12 @@ impl RegStack {
 
     /// `POST /resend-verification`: answers at once; the look-up and the mail happen off the
     /// request path, so neither time nor a transport failure reveals whether anything exists.
+    /// At most one verification mail per address per `email.cooldown_seconds`: within it the
+    /// request changes nothing (the link already mailed stays the valid one).
     pub fn resend_verification(&self, email: String) {
         let this = self.clone();
-        self.spawn_background(async move {
+        let key = email.clone();
+        self.enqueue_mail(Some((EmailKind::Verification, &key)), async move {
             if let Err(e) = this.resend_verification_now(&email).await {
                 tracing::error!(target: "regstack.verify", error = %e, "resend-verification failed");
             }
@@ -299,20 +316,7 @@ impl RegStack {
     /// operation, so a parallel burst gets no more than `login_lockout_threshold` guesses.
     pub async fn login(&self, email: &str, password: &str) -> Result<LoginOutcome> {
         let lockout = self.lockout();
-        let attempt = match lockout.admit(email).await? {
-            Ok(attempt) => attempt,
-            Err(locked) => {
-                self.security_event(Event::LoginLockedOut {
-                    email: email.to_owned(),
-                    retry_after: locked.retry_after,
-                })
-                .await;
-                return Err(Error::LockedOut {
-                    retry_after: locked.retry_after,
-                    window: locked.window,
-                });
-            }
-        };
+        let attempt = self.admit_password(email).await?;
         let user = self.stores().users.get_by_email(email).await?;
         let (user, verification) = match user {
             Some(u) => match u.hashed_password.clone() {
@@ -327,16 +331,13 @@ impl RegStack {
                     }
                     (Some(u), v)
                 }
-                None => {
-                    self.hasher().verify_dummy(password).await;
-                    (Some(u), Verification::Invalid)
-                }
+                None => (Some(u), self.hasher().verify_dummy(password).await),
             },
-            None => {
-                self.hasher().verify_dummy(password).await;
-                (None, Verification::Invalid)
-            }
+            None => (None, self.hasher().verify_dummy(password).await),
         };
+        if let Verification::Busy { retry_after } = verification {
+            return Err(self.not_evaluated(&attempt, retry_after).await);
+        }
         let refused = |user: Option<User>, reason: &'static str| Event::LoginFailed {
             email: email.to_owned(),
             user,
@@ -380,6 +381,34 @@ impl RegStack {
                 remaining: lockout.remaining(&attempt),
             }),
             other => other.map(|token| LoginOutcome::Token(Box::new(token))),
+        }
+    }
+
+    /// Admit one password evaluation for `email` in the lockout (counted as a failure until
+    /// it succeeds), or refuse it with the 429 outcome and a `login_locked_out` event.
+    pub(crate) async fn admit_password(&self, email: &str) -> Result<Attempt> {
+        match self.lockout().admit(email).await? {
+            Ok(attempt) => Ok(attempt),
+            Err(locked) => {
+                self.security_event(Event::LoginLockedOut {
+                    email: email.to_owned(),
+                    retry_after: locked.retry_after,
+                })
+                .await;
+                Err(Error::LockedOut {
+                    retry_after: locked.retry_after,
+                    window: locked.window,
+                })
+            }
+        }
+    }
+
+    /// A password that could not be evaluated (every hashing thread stayed busy): the attempt
+    /// is taken back, since nothing was guessed, and the caller answers 503.
+    pub(crate) async fn not_evaluated(&self, attempt: &Attempt, retry_after: u64) -> Error {
+        match self.lockout().succeeded(attempt).await {
+            Ok(()) => Error::Hash(HashError::Busy { retry_after }),
+            Err(e) => e.into(),
         }
     }
 
@@ -626,6 +655,7 @@ impl RegStack {
         user: &User,
         full_name: Option<Option<String>>,
     ) -> Result<User> {
+        check_full_name(full_name.as_ref().and_then(Option::as_deref))?;
         let patch = UserPatch {
             full_name,
             ..UserPatch::default()
@@ -635,5 +665,13 @@ impl RegStack {
             .update(&user.id, &patch, self.now())
             .await?
             .ok_or(Error::Auth(AuthFailure::Inactive))
+    }
+}
+
+/// Refuse a `full_name` with control or bidirectional formatting characters.
+pub(crate) fn check_full_name(name: Option<&str>) -> Result<()> {
+    match name.and_then(crate::full_name_problem) {
+        Some(reason) => Err(Error::InvalidFullName(reason)),
+        None => Ok(()),
     }
 }

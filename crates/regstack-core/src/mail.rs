@@ -15,8 +15,19 @@ pub enum EmailKind {
     Verification,
     PasswordReset,
     EmailChange,
+    /// Notice to the account's address that its password was changed or reset (no link).
+    PasswordChanged,
+    /// Notice to the account's former address that its email was changed (no link).
+    EmailChanged,
     /// `regstack doctor --send-test-email`.
     Probe,
+}
+
+impl EmailKind {
+    /// Whether this kind is a notice without a link (the button and link parts are left out).
+    pub fn is_notice(self) -> bool {
+        matches!(self, EmailKind::PasswordChanged | EmailKind::EmailChanged)
+    }
 }
 
 /// A composed email, ready for a transport.
@@ -190,13 +201,38 @@ const EMAIL_CHANGE: Wording = Wording {
              link will expire.",
 };
 
+/// ASVS 2.2.3: the account's address learns of a password change it may not have made.
+const PASSWORD_CHANGED: Wording = Wording {
+    subject: "Your {app} password was changed",
+    title: "password changed",
+    purpose: "The password of your {app} account was just changed, and every session signed in \
+              before the change was signed out.",
+    button: "",
+    ignore: "If you made this change, you can ignore this email. If you didn't, reset your \
+             password now and contact support.",
+};
+
+/// ASVS 2.2.3: the former address learns that the account moved to another one.
+const EMAIL_CHANGED: Wording = Wording {
+    subject: "Your {app} email address was changed",
+    title: "email address changed",
+    purpose: "The email address of your {app} account was just changed from this address to \
+              another one, and every session signed in before the change was signed out.",
+    button: "",
+    ignore: "If you made this change, you can ignore this email. If you didn't, contact support \
+             now: someone else may control your account.",
+};
+
 impl Wording {
-    /// The wording of a link email; `None` for [`EmailKind::Probe`] (see [`probe_subject`]).
+    /// The wording of a link email or a notice; `None` for [`EmailKind::Probe`] (see
+    /// [`probe_subject`]).
     pub fn of(kind: EmailKind) -> Option<&'static Wording> {
         match kind {
             EmailKind::Verification => Some(&VERIFICATION),
             EmailKind::PasswordReset => Some(&PASSWORD_RESET),
             EmailKind::EmailChange => Some(&EMAIL_CHANGE),
+            EmailKind::PasswordChanged => Some(&PASSWORD_CHANGED),
+            EmailKind::EmailChanged => Some(&EMAIL_CHANGED),
             EmailKind::Probe => None,
         }
     }
@@ -272,27 +308,39 @@ impl MailComposer for DefaultComposer {
         };
         let greeting = greeting(ctx.full_name);
         let (before, after) = w.purpose(ctx.ttl);
+        // A notice has no link: its link lines are left out.
+        let link_text = if ctx.url.is_empty() {
+            String::new()
+        } else {
+            format!("  {}\n\n", ctx.url)
+        };
         let text = format!(
-            "{greeting}\n\n{before}{app}{after}\n\n  {url}\n\n{ignore}\n",
-            url = ctx.url,
+            "{greeting}\n\n{before}{app}{after}\n\n{link_text}{ignore}\n",
             ignore = w.ignore,
         );
         let e_url = escape_html(ctx.url);
         let e_app = escape_html(app);
+        let link_html = if ctx.url.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "<p><a href=\"{e_url}\" style=\"display: inline-block; padding: 10px 18px; background: #2563eb; color: #ffffff; text-decoration: none; border-radius: 6px;\">{button}</a></p>\n\
+<p>{fallback} <a href=\"{e_url}\">{e_url}</a></p>\n",
+                button = escape_html(w.button),
+                fallback = escape_html(LINK_FALLBACK),
+            )
+        };
         let html = format!(
             "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
 <title>{e_app} — {title}</title>\n</head>\n\
 <body style=\"font-family: -apple-system, BlinkMacSystemFont, Segoe UI, Inter, sans-serif; color: #111827; line-height: 1.5;\">\n\
 <p>{greeting}</p>\n<p>{before}<strong>{e_app}</strong>{after}</p>\n\
-<p><a href=\"{e_url}\" style=\"display: inline-block; padding: 10px 18px; background: #2563eb; color: #ffffff; text-decoration: none; border-radius: 6px;\">{button}</a></p>\n\
-<p>{fallback} <a href=\"{e_url}\">{e_url}</a></p>\n\
+{link_html}\
 <p style=\"color: #4b5563; font-size: 12px;\">{ignore}</p>\n</body>\n</html>\n",
             title = escape_html(w.title),
             greeting = escape_html(&greeting),
             before = escape_html(&before),
             after = escape_html(&after),
-            button = escape_html(w.button),
-            fallback = escape_html(LINK_FALLBACK),
             ignore = escape_html(w.ignore),
         );
         Rendered {
@@ -320,9 +368,14 @@ pub fn compose(
         EmailKind::Verification => (config.verification_token_ttl_seconds / 3600).max(1),
         EmailKind::PasswordReset => (config.password_reset_token_ttl_seconds / 60).max(1),
         EmailKind::EmailChange => (config.email_change_token_ttl_seconds / 60).max(1),
-        EmailKind::Probe => 0,
+        EmailKind::PasswordChanged | EmailKind::EmailChanged | EmailKind::Probe => 0,
     };
+    // A notice never carries a link, whatever a caller passes.
+    let url = if kind.is_notice() { "" } else { url };
     let from_name = config.email.display_name(&config.app_name);
+    // A stored name from before the input rule (or another writer) that holds control or
+    // bidirectional formatting characters is not quoted: the greeting goes without it.
+    let full_name = full_name.filter(|n| crate::full_name_problem(n).is_none());
     let rendered = composer.render(&MailContext {
         kind,
         to,
@@ -442,6 +495,65 @@ mod tests {
         let (before, after) = VERIFICATION.purpose(24);
         assert_eq!(before, "Thanks for signing up to ");
         assert!(after.ends_with("valid for 24 hours."));
+    }
+
+    #[test]
+    fn notices_carry_no_link_and_no_button() {
+        let cfg = RegStackConfig {
+            app_name: "MyApp".into(),
+            ..RegStackConfig::default()
+        };
+        for (kind, subject) in [
+            (
+                EmailKind::PasswordChanged,
+                "Your MyApp password was changed",
+            ),
+            (
+                EmailKind::EmailChanged,
+                "Your MyApp email address was changed",
+            ),
+        ] {
+            // Even a URL passed by mistake is left out.
+            let m = compose(
+                &DefaultComposer,
+                &cfg,
+                kind,
+                "a@example.com",
+                Some("Alice"),
+                "http://x/?token=live",
+            );
+            assert_eq!(m.subject, subject);
+            assert!(
+                !m.text.contains("token") && !m.html.contains("token"),
+                "{kind:?}"
+            );
+            assert!(!m.html.contains("<a "), "{kind:?}");
+            let lines: Vec<&str> = m.text.split('\n').collect();
+            assert_eq!(lines[0], "Hi Alice,");
+            assert!(
+                lines[2].contains("MyApp account was just changed"),
+                "{lines:?}"
+            );
+            assert!(lines[4].starts_with("If you made this change"), "{lines:?}");
+            assert_eq!(lines.len(), 6, "{lines:?}");
+        }
+    }
+
+    #[test]
+    fn a_name_with_control_or_bidi_characters_is_not_quoted() {
+        let cfg = RegStackConfig::default();
+        for name in ["Eve\r\nBcc: x", "Eve\u{202E}gpj"] {
+            let m = compose(
+                &DefaultComposer,
+                &cfg,
+                EmailKind::PasswordReset,
+                "a@example.com",
+                Some(name),
+                "u",
+            );
+            assert!(m.text.starts_with("Hi,\n"), "{:?}", m.text);
+            assert!(!m.html.contains("Eve"));
+        }
     }
 
     #[test]

@@ -29,7 +29,7 @@ use std::time::Duration;
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use subtle::ConstantTimeEq as _;
-use tokio::sync::{OnceCell, oneshot};
+use tokio::sync::oneshot;
 
 /// The nice value of the hashing threads unless configured (`password_hash_nice`).
 pub const DEFAULT_NICE: u8 = 10;
@@ -55,6 +55,10 @@ pub fn default_permits_for(cores: usize) -> usize {
 
 /// How long a hashing thread keeps its Argon2 memory without work before giving it back.
 pub const IDLE_RELEASE: Duration = Duration::from_secs(10);
+
+/// How long a caller waits for a free hashing thread unless configured
+/// (`password_hash_max_wait_ms`): past it, [`HashError::Busy`].
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(10);
 
 thread_local! {
     /// This hashing thread's Argon2 memory, reused from one computation to the next.
@@ -125,6 +129,26 @@ fn verify_stored(password: &[u8], stored: &PasswordHash, keep: usize) -> Result<
     Ok(bool::from(expected.as_bytes().ct_eq(out)))
 }
 
+/// A PHC string with the configured parameters, a random salt and a random output: verifying
+/// any password against it costs one Argon2 computation, like a real hash, and never succeeds
+/// (finding a password for a random output is a preimage). Built without running Argon2, so
+/// the first unknown-email login after start costs what every later one does.
+fn dummy_phc(params: &Params) -> Result<String, HashError> {
+    let failed = |e: &dyn std::fmt::Display| HashError::Hash(e.to_string());
+    let mut salt = [0u8; 16];
+    rand::fill(&mut salt[..]);
+    let mut output = vec![0u8; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
+    rand::fill(&mut output[..]);
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| failed(&e))?,
+        salt: Some(Salt::new(&salt).map_err(|e| failed(&e))?),
+        hash: Some(Output::new(&output).map_err(|e| failed(&e))?),
+    };
+    Ok(phc.to_string())
+}
+
 /// A new Argon2id (v19) PHC string for `password` with a random 16-byte salt.
 fn hash_new(password: &[u8], params: &Params, keep: usize) -> Result<String, HashError> {
     let failed = |e: &dyn std::fmt::Display| HashError::Hash(e.to_string());
@@ -177,6 +201,12 @@ pub enum Verification {
     Invalid,
     /// The stored value is not an Argon2 PHC string (counted as a mismatch by the flows).
     Malformed,
+    /// Not evaluated: no hashing thread became free within the wait budget. The flows answer
+    /// 503 with `Retry-After` and count nothing.
+    Busy {
+        /// Whole seconds after which a retry is reasonable (at least 1).
+        retry_after: u64,
+    },
 }
 
 impl Verification {
@@ -196,6 +226,13 @@ pub enum HashError {
     Hash(String),
     #[error("hashing task failed")]
     Join,
+    /// No hashing thread became free within the wait budget (`password_hash_max_wait_ms`);
+    /// nothing was computed.
+    #[error("every hashing thread stayed busy; retry in {retry_after} seconds")]
+    Busy {
+        /// Whole seconds after which a retry is reasonable (at least 1).
+        retry_after: u64,
+    },
 }
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
@@ -264,8 +301,9 @@ pub struct PasswordHasher {
     permits: usize,
     nice: u8,
     idle_release: Duration,
+    max_wait: Duration,
     workers: OnceLock<Result<Workers, String>>,
-    dummy: OnceCell<String>,
+    dummy: String,
     hashes: AtomicU64,
     verifications: AtomicU64,
 }
@@ -281,14 +319,16 @@ impl PasswordHasher {
         )
         .map_err(|e| HashError::Params(e.to_string()))?;
         let permits = permits.max(1);
+        let dummy = dummy_phc(&params)?;
         Ok(Self {
             params,
             hash_params,
             permits,
             nice: DEFAULT_NICE,
             idle_release: IDLE_RELEASE,
+            max_wait: DEFAULT_MAX_WAIT,
             workers: OnceLock::new(),
-            dummy: OnceCell::new(),
+            dummy,
             hashes: AtomicU64::new(0),
             verifications: AtomicU64::new(0),
         })
@@ -324,7 +364,20 @@ impl PasswordHasher {
         self
     }
 
-    /// How many hashes this hasher has computed (including the dummy).
+    /// Give up waiting for a free hashing thread after `wait` ([`HashError::Busy`],
+    /// [`Verification::Busy`]); the queued computation is then skipped. Default
+    /// [`DEFAULT_MAX_WAIT`].
+    pub fn with_max_wait(mut self, wait: Duration) -> Self {
+        self.max_wait = wait;
+        self
+    }
+
+    /// How long a caller waits for a free hashing thread.
+    pub fn max_wait(&self) -> Duration {
+        self.max_wait
+    }
+
+    /// How many hashes this hasher has computed.
     pub fn hash_count(&self) -> u64 {
         self.hashes.load(Ordering::Relaxed)
     }
@@ -347,17 +400,32 @@ impl PasswordHasher {
             .as_ref()
             .map_err(|e| HashError::Hash(e.clone()))?;
         let (done, result) = oneshot::channel();
+        let (started, has_started) = oneshot::channel::<()>();
         let job: Job = Box::new(move || {
-            // Nobody is waiting any more (the caller was cancelled while queued): skip it.
+            // Nobody is waiting any more (the caller was cancelled while queued, or gave up
+            // after the wait budget): skip it.
             if done.is_closed() {
                 return;
             }
+            let _ = started.send(());
             // A panic ends this computation, not the thread; the caller sees `Join`.
             if let Ok(value) = std::panic::catch_unwind(AssertUnwindSafe(f)) {
                 let _ = done.send(value);
             }
         });
         workers.queue.send(job).map_err(|_| HashError::Join)?;
+        // Bounded wait for a thread: past the budget, dropping `result` makes the thread skip
+        // the job when it comes to it.
+        match tokio::time::timeout(self.max_wait, has_started).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(HashError::Join),
+            Err(_) => {
+                let millis = u64::try_from(self.max_wait.as_millis()).unwrap_or(u64::MAX);
+                return Err(HashError::Busy {
+                    retry_after: millis.div_ceil(1000).max(1),
+                });
+            }
+        }
         result.await.map_err(|_| HashError::Join)
     }
 
@@ -398,22 +466,20 @@ impl PasswordHasher {
             Ok(Ok(true)) => Verification::Valid { needs_rehash },
             Ok(Ok(false)) => Verification::Invalid,
             Ok(Err(())) => Verification::Malformed,
+            Err(HashError::Busy { retry_after }) => Verification::Busy { retry_after },
             Err(_) => Verification::Invalid,
         }
     }
 
-    /// Run one verification against a fixed dummy hash with the configured parameters, so a
-    /// request for an unknown account costs what a wrong password costs.
-    pub async fn verify_dummy(&self, password: &str) {
-        let dummy = self
-            .dummy
-            .get_or_init(|| async {
-                let pw = crate::token::random_urlsafe(24);
-                self.hash(&pw).await.unwrap_or_default()
-            })
-            .await
-            .clone();
-        let _ = self.verify(password, &dummy).await;
+    /// Run one verification against a fixed dummy hash with the configured parameters (made
+    /// when the hasher is built), so a request for an unknown account costs what a wrong
+    /// password costs. Never [`Verification::Valid`]; [`Verification::Busy`] like any other
+    /// verification when no thread is free.
+    pub async fn verify_dummy(&self, password: &str) -> Verification {
+        match self.verify(password, &self.dummy).await {
+            Verification::Valid { .. } | Verification::Malformed => Verification::Invalid,
+            other => other,
+        }
     }
 }
 
@@ -700,10 +766,64 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn dummy_verification_counts_once() {
+    async fn the_dummy_exists_from_the_start_and_costs_one_verification() {
         let h = fast();
-        h.verify_dummy("whatever1").await;
-        h.verify_dummy("whatever2").await;
+        // Made without hashing: the first unknown-email login costs one computation, not two.
+        assert_eq!(h.hash_count(), 0);
+        assert!(
+            h.dummy.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"),
+            "{}",
+            h.dummy
+        );
+        assert_eq!(h.verify_dummy("whatever1").await, Verification::Invalid);
+        assert_eq!(h.verify_dummy("whatever2").await, Verification::Invalid);
         assert_eq!(h.verification_count(), 2);
+        assert_eq!(h.hash_count(), 0);
+        // A fresh random salt and output per hasher.
+        assert_ne!(fast().dummy, h.dummy);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_caller_that_waits_past_the_budget_is_told_busy_and_its_job_skipped() {
+        let h = Arc::new(
+            PasswordHasher::new(HashParams::default(), 1)
+                .unwrap()
+                .with_max_wait(Duration::from_millis(50)),
+        );
+        let ran = Arc::new(AtomicU64::new(0));
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let busy = {
+            let h = h.clone();
+            tokio::spawn(async move {
+                h.run_blocking(move || {
+                    let _ = gate.recv();
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let ran2 = ran.clone();
+        let refused = h
+            .run_blocking(move || ran2.fetch_add(1, Ordering::SeqCst))
+            .await;
+        assert!(
+            matches!(refused, Err(HashError::Busy { retry_after: 1 })),
+            "{refused:?}"
+        );
+        // A verification refused the same way is `Busy`, never a mismatch.
+        let phc = "$argon2id$v=19$m=1024,t=1,p=1$c29tZXNhbHRzb21lc2FsdA$\
+                   Zm9vYmFyZm9vYmFyZm9vYmFyZm9vYmFyZm9vYmFyZm8";
+        assert_eq!(
+            h.verify("pw", phc).await,
+            Verification::Busy { retry_after: 1 }
+        );
+        release.send(()).unwrap();
+        busy.await.unwrap().unwrap();
+        // The thread is free again; the given-up jobs were skipped, not run late.
+        let ran3 = ran.clone();
+        h.run_blocking(move || ran3.fetch_add(10, Ordering::SeqCst))
+            .await
+            .unwrap();
+        assert_eq!(ran.load(Ordering::SeqCst), 10);
     }
 }

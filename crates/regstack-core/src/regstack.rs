@@ -13,7 +13,7 @@ use crate::config::{ConfigError, RegStackConfig};
 use crate::hooks::HookRegistry;
 use crate::jwt::JwtCodec;
 use crate::lockout::Lockout;
-use crate::mail::{DefaultComposer, EmailMessage, MailComposer, Mailer};
+use crate::mail::{DefaultComposer, MailComposer, Mailer};
 use crate::password::{HashError, HashParams, PasswordHasher};
 use crate::sms::SmsSender;
 use crate::store::{Backend, Stores};
@@ -37,6 +37,7 @@ pub(crate) struct Inner {
     pub(crate) composer: RwLock<Arc<dyn MailComposer>>,
     pub(crate) hooks: HookRegistry,
     pub(crate) background: Background,
+    pub(crate) outbox: crate::outbox::Outbox,
 }
 
 impl fmt::Debug for RegStack {
@@ -165,7 +166,8 @@ impl RegStackBuilder {
             },
             permits,
         )?
-        .with_nice(config.password_hash_nice);
+        .with_nice(config.password_hash_nice)
+        .with_max_wait(Duration::from_millis(config.password_hash_max_wait_ms));
         let jwt = JwtCodec::new(&config, clock.clone());
         let lockout = Lockout::new(
             stores.login_attempts.clone(),
@@ -174,8 +176,10 @@ impl RegStackBuilder {
             config.login_lockout_threshold.max(1) as u64,
             config.login_lockout_window_seconds,
         );
+        let outbox = crate::outbox::Outbox::new(&config.email);
         Ok(RegStack {
             inner: Arc::new(Inner {
+                outbox,
                 config,
                 clock,
                 stores,
@@ -346,29 +350,6 @@ impl RegStack {
                 inner.background.idle.notify_waiters();
             }
         });
-    }
-
-    /// Deliver a message, retrying a failing transport with backoff (for deferred sends).
-    pub(crate) async fn deliver_with_retry(&self, message: EmailMessage) {
-        const DELAYS_MS: [u64; 3] = [250, 1_000, 4_000];
-        for attempt in 0..=DELAYS_MS.len() {
-            match self.mailer().send(&message).await {
-                Ok(()) => return,
-                Err(e) => {
-                    tracing::error!(
-                        target: "regstack.email",
-                        kind = ?message.kind,
-                        to = %message.to,
-                        attempt = attempt + 1,
-                        error = %e,
-                        "deferred email delivery failed"
-                    );
-                    if let Some(ms) = DELAYS_MS.get(attempt) {
-                        tokio::time::sleep(Duration::from_millis(*ms)).await;
-                    }
-                }
-            }
-        }
     }
 }
 

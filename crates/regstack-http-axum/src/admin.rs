@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use regstack_core::admin::AdminPatch;
-use regstack_core::{Error, FULL_NAME_MAX_CHARS, RegStack};
+use regstack_core::{Error, RegStack};
 use serde_json::json;
 
 use crate::body::{Fields, JsonBody, Query, Schema, validate};
@@ -63,7 +63,7 @@ impl Schema for AdminPatchReq {
     fn read(f: &mut Fields<'_>) -> Option<Self> {
         let is_active = f.optional_bool("is_active");
         let is_superuser = f.optional_bool("is_superuser");
-        let full_name = f.optional_string("full_name", FULL_NAME_MAX_CHARS);
+        let full_name = f.full_name("full_name");
         Some(Self(AdminPatch {
             is_active: is_active?,
             is_superuser: is_superuser?,

@@ -337,6 +337,21 @@ impl Fields<'_> {
         }
     }
 
+    /// The optional nullable `full_name`: at most [`regstack_core::FULL_NAME_MAX_CHARS`] code
+    /// points, without control or bidirectional formatting characters.
+    pub fn full_name(&mut self, name: &str) -> Option<Option<Option<String>>> {
+        let value = self.optional_string(name, regstack_core::FULL_NAME_MAX_CHARS)?;
+        if let Some(Some(text)) = &value
+            && let Some(reason) = regstack_core::full_name_problem(text)
+        {
+            let mut item = crate::error::full_name_item(reason, Value::from(text.clone()));
+            item.loc = vec![Value::from("body"), Value::from(name)];
+            self.errors.push(item);
+            return None;
+        }
+        Some(value)
+    }
+
     /// An optional nullable string of at most `max` code points: `None` when absent,
     /// `Some(None)` for an explicit `null`.
     pub fn optional_string(&mut self, name: &str, max: usize) -> Option<Option<Option<String>>> {

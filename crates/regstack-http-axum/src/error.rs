@@ -3,6 +3,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use regstack_core::password::HashError;
 use regstack_core::{AuthFailure, Error, MfaFailure};
 use serde_json::{Value, json};
 
@@ -48,6 +49,24 @@ pub fn internal_error() -> Response {
         "Internal Server Error",
     )
         .into_response()
+}
+
+/// The 422 item of a refused `full_name` (`value_error` at `["body", "full_name"]`).
+pub fn full_name_item(reason: &'static str, input: Value) -> ValidationItem {
+    ValidationItem {
+        kind: "value_error",
+        loc: vec![Value::from("body"), Value::from("full_name")],
+        msg: format!("Value error, {reason}"),
+        input,
+        ctx: Some(json!({ "error": reason })),
+    }
+}
+
+/// `resp` with a `Retry-After` of `seconds`.
+fn with_retry_after(mut resp: Response, seconds: u64) -> Response {
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    resp
 }
 
 /// The 401 of bearer authentication for one failure.
@@ -101,16 +120,22 @@ fn core_response(e: Error) -> Response {
             S::BAD_REQUEST,
             "This email is already registered. Please sign in.",
         ),
-        Error::LockedOut { retry_after, .. } => {
-            let mut resp = detail(
+        Error::LockedOut { retry_after, .. } => with_retry_after(
+            detail(
                 S::TOO_MANY_REQUESTS,
                 format!("Too many failed attempts. Try again in {retry_after} seconds."),
-            );
-            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            resp
-        }
+            ),
+            retry_after,
+        ),
+        // Every hashing thread stayed busy past `password_hash_max_wait_ms`: nothing was
+        // evaluated or counted.
+        Error::Hash(HashError::Busy { retry_after }) => with_retry_after(
+            detail(
+                S::SERVICE_UNAVAILABLE,
+                format!("Server is busy. Try again in {retry_after} seconds."),
+            ),
+            retry_after,
+        ),
         Error::InvalidCredentials { remaining } => match remaining {
             Some(n) if n > 0 => detail(
                 S::UNAUTHORIZED,
@@ -128,6 +153,11 @@ fn core_response(e: Error) -> Response {
         Error::TokenAccountMismatch => {
             detail(S::BAD_REQUEST, "Token does not match an active account.")
         }
+        Error::InvalidFullName(reason) => (
+            S::UNPROCESSABLE_ENTITY,
+            axum::Json(json!({ "detail": [full_name_item(reason, Value::Null).to_json()] })),
+        )
+            .into_response(),
         Error::NoPasswordSet => detail(
             S::BAD_REQUEST,
             "No password set on this account. Use forgot-password to set one before changing account details.",

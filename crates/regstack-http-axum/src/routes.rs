@@ -5,8 +5,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use regstack_core::RegStack;
 use regstack_core::flows::{LoginOutcome, RegisterInput, Registered};
-use regstack_core::{FULL_NAME_MAX_CHARS, RegStack};
 use serde_json::json;
 
 use crate::body::{Fields, JsonBody, Schema, validate};
@@ -28,7 +28,7 @@ impl Schema for RegisterReq {
     fn read(f: &mut Fields<'_>) -> Option<Self> {
         let email = f.email("email");
         let password = f.password("password");
-        let full_name = f.optional_string("full_name", FULL_NAME_MAX_CHARS);
+        let full_name = f.full_name("full_name");
         Some(Self {
             email: email?,
             password: password?,
@@ -135,12 +135,28 @@ impl Schema for LoginReq {
 }
 
 fn token_response(access_token: String, expires_in: i64) -> Response {
-    Json(TokenResponse {
-        access_token,
-        token_type: "bearer",
-        expires_in,
-    })
-    .into_response()
+    no_store(
+        Json(TokenResponse {
+            access_token,
+            token_type: "bearer",
+            expires_in,
+        })
+        .into_response(),
+    )
+}
+
+/// A response carrying a credential: no cache (browser, proxy) may keep it.
+fn no_store(mut resp: Response) -> Response {
+    let headers = resp.headers_mut();
+    headers.insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    headers.insert(
+        axum::http::header::PRAGMA,
+        axum::http::HeaderValue::from_static("no-cache"),
+    );
+    resp
 }
 
 pub(crate) async fn login(State(rs): State<RegStack>, rl: RateLimit, body: JsonBody) -> ApiResult {
@@ -151,13 +167,15 @@ pub(crate) async fn login(State(rs): State<RegStack>, rl: RateLimit, body: JsonB
         LoginOutcome::MfaRequired {
             mfa_pending_token,
             expires_in,
-        } => Json(json!({
-            "status": "mfa_required",
-            "mfa_pending_token": mfa_pending_token,
-            "expires_in": expires_in,
-            "delivery": "sms",
-        }))
-        .into_response(),
+        } => no_store(
+            Json(json!({
+                "status": "mfa_required",
+                "mfa_pending_token": mfa_pending_token,
+                "expires_in": expires_in,
+                "delivery": "sms",
+            }))
+            .into_response(),
+        ),
     })
 }
 
@@ -212,7 +230,7 @@ impl Schema for ProfileReq {
     const FIELDS: &'static [&'static str] = &["full_name"];
     fn read(f: &mut Fields<'_>) -> Option<Self> {
         Some(Self {
-            full_name: f.optional_string("full_name", FULL_NAME_MAX_CHARS)?,
+            full_name: f.full_name("full_name")?,
         })
     }
 }

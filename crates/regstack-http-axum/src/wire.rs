@@ -71,11 +71,21 @@ impl Serialize for UserPublic<'_> {
 }
 
 /// `{"access_token", "token_type": "bearer", "expires_in"}`.
-#[derive(Debug, serde::Serialize)]
+#[derive(serde::Serialize)]
 pub struct TokenResponse {
     pub access_token: String,
     pub token_type: &'static str,
     pub expires_in: i64,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    /// The access token is a live credential: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `{"message": ...}`.
@@ -128,6 +138,22 @@ mod tests {
             !serde_json::to_string(&UserPublic(&u))
                 .unwrap()
                 .contains("secret")
+        );
+    }
+
+    #[test]
+    fn token_response_debug_hides_the_token() {
+        let t = TokenResponse {
+            access_token: "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2ln".into(),
+            token_type: "bearer",
+            expires_in: 3600,
+        };
+        let debug = format!("{t:?}");
+        assert!(!debug.contains("eyJ"), "{debug}");
+        assert!(debug.contains("3600"), "{debug}");
+        assert!(
+            serde_json::to_string(&t).unwrap().contains("eyJ"),
+            "the wire form keeps it"
         );
     }
 }

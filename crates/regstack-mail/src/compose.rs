@@ -340,10 +340,12 @@ mod tests {
     use super::*;
     use regstack_core::mail::compose;
 
-    const KINDS: [EmailKind; 4] = [
+    const KINDS: [EmailKind; 6] = [
         EmailKind::Verification,
         EmailKind::PasswordReset,
         EmailKind::EmailChange,
+        EmailKind::PasswordChanged,
+        EmailKind::EmailChanged,
         EmailKind::Probe,
     ];
 

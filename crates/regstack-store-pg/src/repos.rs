@@ -15,8 +15,9 @@ use regstack_core::domain::{
     PendingRegistration, User, UserGuard, UserPatch,
 };
 use regstack_core::store::{
-    Admission, BatchedSessions, LoginAttemptStore, MfaCodeStore, OAuthIdentityStore, OAuthStateStore,
-    PendingStore, RevocationStore, SessionLookup, StoreError, StoreResult, UserCounts, UserStore,
+    Admission, BatchedSessions, LoginAttemptStore, MfaCodeStore, OAuthIdentityStore,
+    OAuthStateStore, PendingStore, RevocationStore, SessionLookup, StoreError, StoreResult,
+    UserCounts, UserStore,
 };
 use regstack_core::token::new_uuid_hex;
 use sqlx::postgres::{PgConnection, PgRow};

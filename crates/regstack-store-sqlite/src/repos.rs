@@ -14,8 +14,9 @@ use regstack_core::domain::{
     PendingRegistration, User, UserGuard, UserPatch,
 };
 use regstack_core::store::{
-    Admission, BatchedSessions, LoginAttemptStore, MfaCodeStore, OAuthIdentityStore, OAuthStateStore,
-    PendingStore, RevocationStore, SessionLookup, StoreError, StoreResult, UserCounts, UserStore,
+    Admission, BatchedSessions, LoginAttemptStore, MfaCodeStore, OAuthIdentityStore,
+    OAuthStateStore, PendingStore, RevocationStore, SessionLookup, StoreError, StoreResult,
+    UserCounts, UserStore,
 };
 use regstack_core::token::new_uuid_hex;
 use sqlx::sqlite::SqliteRow;
@@ -196,47 +197,47 @@ impl SessionRow {
 
 /// `UPDATE users SET <patch>, updated_at = now WHERE id = ? RETURNING <columns>`.
 fn update_query(id: &str, patch: &UserPatch, now: DateTime<Utc>) -> QueryBuilder<Sqlite> {
-        let mut q = QueryBuilder::<Sqlite>::new("UPDATE users SET ");
-        {
-            let mut set = q.separated(", ");
-            if let Some(v) = &patch.email {
-                set.push("email = ").push_bind_unseparated(v.clone());
-            }
-            if let Some(v) = &patch.hashed_password {
-                set.push("hashed_password = ")
-                    .push_bind_unseparated(v.clone());
-            }
-            if let Some(v) = patch.is_active {
-                set.push("is_active = ").push_bind_unseparated(v);
-            }
-            if let Some(v) = patch.is_verified {
-                set.push("is_verified = ").push_bind_unseparated(v);
-            }
-            if let Some(v) = patch.is_superuser {
-                set.push("is_superuser = ").push_bind_unseparated(v);
-            }
-            if let Some(v) = &patch.full_name {
-                set.push("full_name = ").push_bind_unseparated(v.clone());
-            }
-            if let Some(v) = &patch.phone_number {
-                set.push("phone_number = ").push_bind_unseparated(v.clone());
-            }
-            if let Some(v) = patch.is_mfa_enabled {
-                set.push("is_mfa_enabled = ").push_bind_unseparated(v);
-            }
-            if let Some(v) = patch.last_login {
-                set.push("last_login = ")
-                    .push_bind_unseparated(time::format_opt(v));
-            }
-            if let Some(v) = patch.tokens_invalidated_after {
-                set.push("tokens_invalidated_after = ")
-                    .push_bind_unseparated(time::format_opt(v));
-            }
-            set.push("updated_at = ")
-                .push_bind_unseparated(time::format(now));
+    let mut q = QueryBuilder::<Sqlite>::new("UPDATE users SET ");
+    {
+        let mut set = q.separated(", ");
+        if let Some(v) = &patch.email {
+            set.push("email = ").push_bind_unseparated(v.clone());
         }
-        q.push(" WHERE id = ").push_bind(id.to_owned());
-        q.push(concat!(" RETURNING ", user_cols!()));
+        if let Some(v) = &patch.hashed_password {
+            set.push("hashed_password = ")
+                .push_bind_unseparated(v.clone());
+        }
+        if let Some(v) = patch.is_active {
+            set.push("is_active = ").push_bind_unseparated(v);
+        }
+        if let Some(v) = patch.is_verified {
+            set.push("is_verified = ").push_bind_unseparated(v);
+        }
+        if let Some(v) = patch.is_superuser {
+            set.push("is_superuser = ").push_bind_unseparated(v);
+        }
+        if let Some(v) = &patch.full_name {
+            set.push("full_name = ").push_bind_unseparated(v.clone());
+        }
+        if let Some(v) = &patch.phone_number {
+            set.push("phone_number = ").push_bind_unseparated(v.clone());
+        }
+        if let Some(v) = patch.is_mfa_enabled {
+            set.push("is_mfa_enabled = ").push_bind_unseparated(v);
+        }
+        if let Some(v) = patch.last_login {
+            set.push("last_login = ")
+                .push_bind_unseparated(time::format_opt(v));
+        }
+        if let Some(v) = patch.tokens_invalidated_after {
+            set.push("tokens_invalidated_after = ")
+                .push_bind_unseparated(time::format_opt(v));
+        }
+        set.push("updated_at = ")
+            .push_bind_unseparated(time::format(now));
+    }
+    q.push(" WHERE id = ").push_bind(id.to_owned());
+    q.push(concat!(" RETURNING ", user_cols!()));
     q
 }
 

@@ -717,6 +717,9 @@ fn apply_top(c: &mut RegStackConfig, key: &str, raw: Raw) -> Result<(), ConfigEr
             c.password_hash_nice =
                 f.int(raw, Some(0), Some(i128::from(crate::password::MAX_NICE)))?
         }
+        "password_hash_max_wait_ms" => {
+            c.password_hash_max_wait_ms = f.int(raw, Some(1), Some(3_600_000))?
+        }
         "max_body_bytes" => c.max_body_bytes = f.int(raw, Some(1024), None)?,
 
         // Unknown keys (legacy `login_max_per_minute`, `cookie_domain`, …) are ignored.
@@ -759,6 +762,9 @@ fn apply_email(e: &mut EmailConfig, key: &str, f: Field, raw: Raw) -> Result<(),
         "ses_secret_access_key" => e.ses_secret_access_key = f.opt_secret(raw)?,
         "ses_endpoint_url" => e.ses_endpoint_url = f.opt_string(raw)?.map(|s| s.trim().to_owned()),
         "log_bodies" => e.log_bodies = f.bool(raw)?,
+        "queue_capacity" => e.queue_capacity = f.int(raw, Some(1), Some(1_000_000))?,
+        "max_concurrent_sends" => e.max_concurrent_sends = f.int(raw, Some(1), Some(1024))?,
+        "cooldown_seconds" => e.cooldown_seconds = f.int(raw, Some(0), Some(86_400))?,
         _ => {}
     }
     Ok(())

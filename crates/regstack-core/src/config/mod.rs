@@ -245,6 +245,17 @@ pub struct EmailConfig {
     pub ses_endpoint_url: Option<String>,
     /// Console backend: log the text body at INFO instead of DEBUG.
     pub log_bodies: bool,
+    /// Rust-only: how many deferred messages (forgot-password, resend-verification,
+    /// change-email, notices) may wait for delivery (default 1000, ≥ 1). Beyond it a message
+    /// is dropped, logged and counted ([`crate::RegStack::mail_stats`]).
+    pub queue_capacity: usize,
+    /// Rust-only: how many messages may be in the transport at once, deferred and inline
+    /// together (default 4, ≥ 1): the bound on concurrent SMTP sessions or SES calls.
+    pub max_concurrent_sends: usize,
+    /// Rust-only: at most one forgot-password, resend-verification or change-email message
+    /// per recipient within this many seconds (default 60; 0 turns the cooldown off). Counted
+    /// per server process.
+    pub cooldown_seconds: u64,
 }
 
 impl Default for EmailConfig {
@@ -267,6 +278,9 @@ impl Default for EmailConfig {
             ses_secret_access_key: None,
             ses_endpoint_url: None,
             log_bodies: false,
+            queue_capacity: 1000,
+            max_concurrent_sends: 4,
+            cooldown_seconds: 60,
         }
     }
 }
@@ -541,6 +555,10 @@ pub struct RegStackConfig {
     /// goes to hashing; under contention cheap requests go first.
     /// Env `REGSTACK_PASSWORD_HASH_NICE`.
     pub password_hash_nice: u8,
+    /// **Rust-only addition.** How long a request may wait for a free hashing thread, in
+    /// milliseconds (default 10000, ≥ 1). A request that would wait longer answers 503 with
+    /// `Retry-After` instead of queueing without end. Env `REGSTACK_PASSWORD_HASH_MAX_WAIT_MS`.
+    pub password_hash_max_wait_ms: u64,
     /// **Rust-only addition.** Largest accepted request body in bytes
     /// (default 65536), ≥ 1024. Env `REGSTACK_MAX_BODY_BYTES`.
     pub max_body_bytes: usize,
@@ -621,6 +639,7 @@ impl Default for RegStackConfig {
             password_hash_parallelism: 4,
             password_hash_concurrency: None,
             password_hash_nice: crate::password::DEFAULT_NICE,
+            password_hash_max_wait_ms: 10_000,
             max_body_bytes: 65_536,
         }
     }
@@ -786,6 +805,30 @@ impl RegStackConfig {
             self.password_hash_nice,
             Some(0),
             Some(i128::from(crate::password::MAX_NICE)),
+        )?;
+        check_range(
+            "password_hash_max_wait_ms",
+            self.password_hash_max_wait_ms,
+            Some(1),
+            Some(3_600_000),
+        )?;
+        check_range(
+            "email.queue_capacity",
+            self.email.queue_capacity,
+            Some(1),
+            Some(1_000_000),
+        )?;
+        check_range(
+            "email.max_concurrent_sends",
+            self.email.max_concurrent_sends,
+            Some(1),
+            Some(1024),
+        )?;
+        check_range(
+            "email.cooldown_seconds",
+            self.email.cooldown_seconds,
+            Some(0),
+            Some(86_400),
         )?;
         check_range("max_body_bytes", self.max_body_bytes, Some(1024), None)?;
         Ok(())

@@ -180,7 +180,10 @@ pub async fn admit_counts_up_to_the_limit(target: impl Into<Target>) {
     let a = "admit@example.com";
     let since = p.t0();
     // Outside the window and another email's: neither counts.
-    attempts.record(a, since - secs(1), None).await.expect("old");
+    attempts
+        .record(a, since - secs(1), None)
+        .await
+        .expect("old");
     attempts
         .record("other@example.com", since + secs(1), None)
         .await
@@ -212,7 +215,11 @@ pub async fn admit_counts_up_to_the_limit(target: impl Into<Target>) {
         }
     );
     assert_eq!(
-        attempts.failures_since(a, since).await.expect("since").len(),
+        attempts
+            .failures_since(a, since)
+            .await
+            .expect("since")
+            .len(),
         3,
         "a refusal records nothing"
     );

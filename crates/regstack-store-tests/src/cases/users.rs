@@ -603,7 +603,12 @@ pub async fn update_guarded_concurrently_once(target: impl Into<Target>) {
     .await;
     let landed: Vec<_> = results.into_iter().flatten().collect();
     assert_eq!(landed.len(), 1);
-    let stored = stores.users.get_by_id(&id).await.expect("get").expect("row");
+    let stored = stores
+        .users
+        .get_by_id(&id)
+        .await
+        .expect("get")
+        .expect("row");
     assert_eq!(stored.hashed_password, landed[0].hashed_password);
 }
 
@@ -635,7 +640,10 @@ pub async fn cutoff_never_rounds_down(target: impl Into<Target>) {
         .await
         .expect("get")
         .expect("row");
-    assert_eq!(returned.tokens_invalidated_after, stored.tokens_invalidated_after);
+    assert_eq!(
+        returned.tokens_invalidated_after,
+        stored.tokens_invalidated_after
+    );
     let stored = stored.tokens_invalidated_after.expect("cutoff");
     assert!(stored >= cutoff, "stored {stored} < given {cutoff}");
     assert!(stored - cutoff < chrono::Duration::milliseconds(1));
