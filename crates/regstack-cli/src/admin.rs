@@ -5,8 +5,7 @@ use std::process::ExitCode;
 
 use regstack::config::{MIN_JWT_SECRET_CHARS, SecretString};
 use regstack::core::Error as CoreError;
-use regstack::core::NewUser;
-use regstack::core::admin::AdminPatch;
+use regstack::core::admin::{AdminCreation, AdminPatch};
 use regstack::{RegStack, User};
 
 use crate::prompt::Prompter;
@@ -76,12 +75,14 @@ pub(crate) async fn create_admin(
     }
     let rs = open(config).await?;
     let result = async {
-        Ok::<_, CoreError>(match create_only(&rs, &email, &password).await? {
-            Ok(created) => AdminOutcome::Created(created),
-            Err(existing) if !promote_existing => AdminOutcome::Refused(existing),
-            Err(existing) if existing.is_superuser => AdminOutcome::Promoted(existing),
+        Ok::<_, CoreError>(match rs.create_admin(&email, &password).await? {
+            AdminCreation::Created(created) => AdminOutcome::Created(created),
+            AdminCreation::Exists(existing) if !promote_existing => AdminOutcome::Refused(existing),
+            AdminCreation::Exists(existing) if existing.is_superuser => {
+                AdminOutcome::Promoted(existing)
+            }
             // By id, so only the superuser flag changes: never the password.
-            Err(existing) => AdminOutcome::Promoted(
+            AdminCreation::Exists(existing) => AdminOutcome::Promoted(
                 rs.admin_update_user(
                     &existing.id,
                     AdminPatch {
@@ -133,33 +134,6 @@ pub(crate) async fn create_admin(
             }
             Ok(ExitCode::SUCCESS)
         }
-    }
-}
-
-/// Create an active, verified superuser with `password`, unless `email` already belongs to an
-/// account: then that account, untouched (`Err`). Unlike `RegStack::bootstrap_admin`, an
-/// account that appears between the look-up and the insert (a registration racing this
-/// command) is reported, never promoted.
-async fn create_only(
-    rs: &RegStack,
-    email: &str,
-    password: &str,
-) -> Result<Result<User, User>, CoreError> {
-    let users = &rs.stores().users;
-    if let Some(existing) = users.get_by_email(email).await? {
-        return Ok(Err(existing));
-    }
-    let hash = rs.hasher().hash(password).await?;
-    let mut new = NewUser::new(email, Some(hash), rs.clock().now());
-    new.is_verified = true;
-    new.is_superuser = true;
-    match users.create(new).await {
-        Ok(user) => Ok(Ok(user)),
-        Err(e) if e.is_conflict() => match users.get_by_email(email).await? {
-            Some(existing) => Ok(Err(existing)),
-            None => Err(e.into()),
-        },
-        Err(e) => Err(e.into()),
     }
 }
 

@@ -28,33 +28,57 @@ pub struct AdminPatch {
     pub full_name: Option<String>,
 }
 
+/// What [`RegStack::create_admin`] found or did.
+#[derive(Debug, Clone)]
+pub enum AdminCreation {
+    /// A new active, verified superuser with the password given.
+    Created(User),
+    /// The email already belongs to this account; nothing was changed.
+    Exists(User),
+}
+
 impl RegStack {
-    /// Create an active, verified superuser, or promote an existing user (password untouched).
-    /// Idempotent.
-    pub async fn bootstrap_admin(&self, email: &str, password: &str) -> Result<User> {
+    /// Create an active, verified superuser with `password`, unless `email` already belongs to
+    /// an account: then that account, untouched. An account that appears between the look-up
+    /// and the insert (a registration racing this call) is reported, never promoted: whoever
+    /// registered first would keep a password of their choosing on an administrator account.
+    pub async fn create_admin(&self, email: &str, password: &str) -> Result<AdminCreation> {
         let users = &self.stores().users;
         if let Some(existing) = users.get_by_email(email).await? {
-            if existing.is_superuser {
-                return Ok(existing);
-            }
-            let patch = UserPatch {
-                is_superuser: Some(true),
-                ..UserPatch::default()
-            };
-            return users
-                .update(&existing.id, &patch, self.clock().now())
-                .await?
-                .ok_or(Error::UserNotFound);
+            return Ok(AdminCreation::Exists(existing));
         }
         let hash = self.hasher().hash(password).await?;
         let mut new = NewUser::new(email, Some(hash), self.clock().now());
         new.is_verified = true;
         new.is_superuser = true;
         match users.create(new).await {
-            Ok(u) => Ok(u),
-            // Lost a race with another writer: promote whoever won.
-            Err(e) if e.is_conflict() => Box::pin(self.bootstrap_admin(email, password)).await,
+            Ok(user) => Ok(AdminCreation::Created(user)),
+            Err(e) if e.is_conflict() => match users.get_by_email(email).await? {
+                Some(existing) => Ok(AdminCreation::Exists(existing)),
+                None => Err(e.into()),
+            },
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// [`RegStack::create_admin`], then make an existing account a superuser with its own
+    /// password untouched (`password` is used only for a new account; `admin_user_updated`
+    /// fires for a promotion). Idempotent. Use it only where every existing account is
+    /// trusted; `regstack create-admin` refuses existing accounts unless asked.
+    pub async fn bootstrap_admin(&self, email: &str, password: &str) -> Result<User> {
+        match self.create_admin(email, password).await? {
+            AdminCreation::Created(user) => Ok(user),
+            AdminCreation::Exists(user) if user.is_superuser => Ok(user),
+            AdminCreation::Exists(user) => {
+                self.admin_update_user(
+                    &user.id,
+                    AdminPatch {
+                        is_superuser: Some(true),
+                        ..AdminPatch::default()
+                    },
+                )
+                .await
+            }
         }
     }
 
@@ -128,28 +152,41 @@ impl RegStack {
             .ok_or(Error::UserNotFound)
     }
 
-    /// `PATCH /admin/users/{id}`: disabling also revokes every session (bulk cutoff).
+    /// `PATCH /admin/users/{id}`: disabling also revokes every session (bulk cutoff). Fires
+    /// `admin_user_updated` (and logs it on `regstack.security`).
     pub async fn admin_update_user(&self, id: &str, patch: AdminPatch) -> Result<User> {
         crate::flows::check_full_name(patch.full_name.as_deref())?;
         let now = self.clock().now();
         let p = UserPatch {
             is_active: patch.is_active,
             is_superuser: patch.is_superuser,
-            full_name: patch.full_name.map(Some),
+            full_name: patch.full_name.clone().map(Some),
             tokens_invalidated_after: (patch.is_active == Some(false)).then_some(Some(now)),
             ..UserPatch::default()
         };
-        self.stores()
+        let user = self
+            .stores()
             .users
             .update(id, &p, now)
             .await?
-            .ok_or(Error::UserNotFound)
+            .ok_or(Error::UserNotFound)?;
+        self.security_event(Event::AdminUserUpdated {
+            user: user.clone(),
+            is_active: patch.is_active,
+            is_superuser: patch.is_superuser,
+            full_name_changed: patch.full_name.is_some(),
+        })
+        .await;
+        Ok(user)
     }
 
-    /// `DELETE /admin/users/{id}`: the same cascade as a self-service deletion.
+    /// `DELETE /admin/users/{id}`: the same cascade as a self-service deletion (which fires
+    /// `user_deleted`), then `admin_user_deleted`.
     pub async fn admin_delete_user(&self, id: &str) -> Result<User> {
         let user = self.admin_get_user(id).await?;
         self.delete_cascade(&user).await?;
+        self.security_event(Event::AdminUserDeleted { user: user.clone() })
+            .await;
         Ok(user)
     }
 
