@@ -37,6 +37,8 @@ struct Answers {
     app_name: String,
     base_url: String,
     behind_proxy: bool,
+    /// The proxies whose `X-Forwarded-For` is believed (only with `behind_proxy`).
+    trusted_proxies: Vec<String>,
     database_url: String,
     /// Only for MongoDB.
     mongodb_database: Option<String>,
@@ -87,6 +89,26 @@ fn check_setting(set: impl FnOnce(&mut RegStackConfig)) -> Result<(), String> {
     let mut cfg = RegStackConfig::default();
     set(&mut cfg);
     cfg.validate().map_err(|e| e.to_string())
+}
+
+/// A comma-separated list of proxy addresses or CIDR blocks, each checked by the
+/// configuration's own parser; at least one.
+fn parse_proxies(answer: &str) -> Result<Vec<String>, String> {
+    let list: Vec<String> = answer
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if list.is_empty() {
+        return Err("name at least one proxy address".into());
+    }
+    for entry in &list {
+        entry
+            .parse::<regstack::config::IpNetwork>()
+            .map_err(|e| format!("`{entry}`: {e}"))?;
+    }
+    Ok(list)
 }
 
 /// The host part of an http(s) URL.
@@ -145,6 +167,16 @@ fn ask_all<R: BufRead>(p: &mut Prompter<R>) -> Result<Answers, Aborted> {
         check_setting(|c| c.base_url = s.to_owned()).map(|()| s.to_owned())
     })?;
     let behind_proxy = p.confirm("Behind a reverse proxy?", false)?;
+    // `serve` refuses `behind_proxy` without them: the file written always starts.
+    let trusted_proxies = if behind_proxy {
+        p.ask_with(
+            "Addresses of the reverse proxies (IPs or CIDRs, comma-separated)",
+            Some("127.0.0.1, ::1"),
+            parse_proxies,
+        )?
+    } else {
+        Vec::new()
+    };
 
     // 2. Database.
     let slug = app_name.to_lowercase().replace(' ', "_");
@@ -281,6 +313,7 @@ fn ask_all<R: BufRead>(p: &mut Prompter<R>) -> Result<Answers, Aborted> {
         app_name,
         base_url,
         behind_proxy,
+        trusted_proxies,
         database_url,
         mongodb_database,
         jwt_secret,
@@ -306,6 +339,10 @@ fn render_toml(a: &Answers) -> String {
     let _ = writeln!(t, "app_name = {}", toml_str(&a.app_name));
     let _ = writeln!(t, "base_url = {}", toml_str(&a.base_url));
     let _ = writeln!(t, "behind_proxy = {}", a.behind_proxy);
+    if !a.trusted_proxies.is_empty() {
+        let list: Vec<String> = a.trusted_proxies.iter().map(|p| toml_str(p)).collect();
+        let _ = writeln!(t, "trusted_proxies = [{}]", list.join(", "));
+    }
     t.push('\n');
     if let Some(db) = &a.mongodb_database {
         let _ = writeln!(t, "mongodb_database = {}\n", toml_str(db));
@@ -550,6 +587,8 @@ backend = \"null\"
             "Shop \"Deluxe\"",
             "https://shop.example.org/app",
             "y",
+            "10.0.0.0/33, 10.0.0.1/8",
+            "10.0.0.0/8, 2001:db8::7",
             "mongo",
             "db.internal:27017",
             "",
@@ -576,7 +615,7 @@ backend = \"null\"
         let a = answers(&input);
         let toml = render_toml(&a);
         assert!(
-            toml.contains("behind_proxy = true\n\nmongodb_database = \"shop_\\\"deluxe\\\"\"\n\njwt_ttl_seconds = 3600\n"),
+            toml.contains("behind_proxy = true\ntrusted_proxies = [\"10.0.0.0/8\", \"2001:db8::7\"]\n\nmongodb_database = \"shop_\\\"deluxe\\\"\"\n\njwt_ttl_seconds = 3600\n"),
             "{toml}"
         );
         assert!(toml.contains("from_address = \"noreply@shop.example.org\"\n"));
@@ -600,7 +639,18 @@ backend = \"null\"
             Some("\"pw with quotes\"")
         );
         assert!(cfg.enable_sms_2fa && cfg.enable_admin_router && cfg.enable_ui_router);
+        assert_eq!(cfg.trusted_proxies.len(), 2);
         assert!(!cfg.allow_registration && cfg.require_verification);
+    }
+
+    #[test]
+    fn behind_a_proxy_the_file_names_the_proxies_and_starts() {
+        // Proxy: yes, then the offered default (loopback); everything else by default.
+        let a = answers("\n\ny\n\n");
+        assert_eq!(a.trusted_proxies, ["127.0.0.1", "::1"]);
+        assert!(render_toml(&a).contains("trusted_proxies = [\"127.0.0.1\", \"::1\"]\n"));
+        // serve's start-up checks pass: behind_proxy never comes without its proxies.
+        load(&a).check_startup().unwrap();
     }
 
     #[test]
