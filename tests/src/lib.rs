@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use regstack::axum::axum;
-use regstack_core::{FrozenClock, NewUser, RegStack, RegStackConfig, User, UserPatch};
+use regstack_core::{FrozenClock, NewUser, RegStack, RegStackConfig, Stores, User, UserPatch};
 use regstack_mail::CapturingMailer;
 use regstack_sms::CapturingSms;
 use reqwest::header::HeaderMap;
@@ -269,15 +269,39 @@ impl TestApp {
         clock: Arc<FrozenClock>,
         configure: impl FnOnce(&mut RegStackConfig),
     ) -> Self {
+        Self::start_on_with_stores(db, clock, configure, |_| {}).await
+    }
+
+    /// [`start`](Self::start) with repositories replaced as a host replaces them: `replace`
+    /// gets the backend's [`Stores`] before the instance is built (to put in, say, a wrapper
+    /// that delegates to them and pauses where the test needs it).
+    pub async fn start_with_stores(
+        configure: impl FnOnce(&mut RegStackConfig),
+        replace: impl FnOnce(&mut Stores),
+    ) -> Self {
+        let clock = Arc::new(FrozenClock::new(t0()));
+        Self::start_on_with_stores(FreshDb::from_env().await, clock, configure, replace).await
+    }
+
+    /// [`start_on`](Self::start_on) with the backend's repositories passed through `replace`.
+    pub async fn start_on_with_stores(
+        db: FreshDb,
+        clock: Arc<FrozenClock>,
+        configure: impl FnOnce(&mut RegStackConfig),
+        replace: impl FnOnce(&mut Stores),
+    ) -> Self {
         let mut cfg = test_config();
         cfg.database_url = db.url().to_owned().into();
         configure(&mut cfg);
 
         let backend = db.connect(&cfg).await;
+        let mut stores = backend.stores();
+        replace(&mut stores);
         let mailer = Arc::new(CapturingMailer::new());
         let sms = Arc::new(CapturingSms::new());
         let rs = RegStack::builder(cfg)
             .backend(backend)
+            .stores(stores)
             .mailer(mailer.clone())
             .sms(sms.clone())
             .clock(clock.clone())
