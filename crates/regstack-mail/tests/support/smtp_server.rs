@@ -1,6 +1,8 @@
 //! A minimal SMTP server (RFC 5321 subset) on loopback: EHLO, STARTTLS, AUTH PLAIN/LOGIN,
-//! MAIL, RCPT, DATA, RSET, NOOP, QUIT. It records every message it accepts.
+//! MAIL, RCPT, DATA, RSET, NOOP, QUIT. It records every message it accepts and counts the
+//! sessions open at once.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,6 +26,8 @@ pub struct Options {
     pub auth: Option<(String, String)>,
     /// Accept connections but never say anything (for timeouts).
     pub silent: bool,
+    /// Hold each message this long before accepting it (a slow server keeps sessions open).
+    pub hold: Option<Duration>,
 }
 
 /// One accepted message.
@@ -43,7 +47,47 @@ pub struct SmtpServer {
     pub port: u16,
     received: Arc<Mutex<Vec<Received>>>,
     arrived: Arc<Notify>,
+    sessions: Arc<SessionCount>,
     task: JoinHandle<()>,
+}
+
+/// Sessions open now, the most ever open at once, and how many there were.
+#[derive(Debug, Default)]
+struct SessionCount {
+    open: AtomicUsize,
+    peak: AtomicUsize,
+    total: AtomicUsize,
+}
+
+/// One open session, counted until the client says QUIT or the connection ends (whichever
+/// comes first: a client is done once its QUIT is answered).
+struct OpenSession<'a> {
+    count: &'a SessionCount,
+    ended: AtomicBool,
+}
+
+impl<'a> OpenSession<'a> {
+    fn start(count: &'a SessionCount) -> Self {
+        let open = count.open.fetch_add(1, Ordering::SeqCst) + 1;
+        count.peak.fetch_max(open, Ordering::SeqCst);
+        count.total.fetch_add(1, Ordering::SeqCst);
+        Self {
+            count,
+            ended: AtomicBool::new(false),
+        }
+    }
+
+    fn end(&self) {
+        if !self.ended.swap(true, Ordering::SeqCst) {
+            self.count.open.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for OpenSession<'_> {
+    fn drop(&mut self) {
+        self.end();
+    }
 }
 
 impl Drop for SmtpServer {
@@ -58,10 +102,12 @@ impl SmtpServer {
         let port = listener.local_addr().unwrap().port();
         let received = Arc::new(Mutex::new(Vec::new()));
         let arrived = Arc::new(Notify::new());
+        let sessions = Arc::new(SessionCount::default());
         let shared = Shared {
             options,
             received: received.clone(),
             arrived: arrived.clone(),
+            sessions: sessions.clone(),
         };
         let task = tokio::spawn(async move {
             let shared = Arc::new(shared);
@@ -80,8 +126,24 @@ impl SmtpServer {
             port,
             received,
             arrived,
+            sessions,
             task,
         }
+    }
+
+    /// The most sessions that were ever open at once.
+    pub fn peak_sessions(&self) -> usize {
+        self.sessions.peak.load(Ordering::SeqCst)
+    }
+
+    /// Sessions open now.
+    pub fn open_sessions(&self) -> usize {
+        self.sessions.open.load(Ordering::SeqCst)
+    }
+
+    /// Sessions (connections) so far.
+    pub fn total_sessions(&self) -> usize {
+        self.sessions.total.load(Ordering::SeqCst)
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -108,11 +170,13 @@ struct Shared {
     options: Options,
     received: Arc<Mutex<Vec<Received>>>,
     arrived: Arc<Notify>,
+    sessions: Arc<SessionCount>,
 }
 
 type IoResult<T> = std::io::Result<T>;
 
 async fn connection(tcp: TcpStream, shared: &Shared) -> IoResult<()> {
+    let open = OpenSession::start(&shared.sessions);
     if shared.options.silent {
         tokio::time::sleep(Duration::from_secs(3600)).await;
         return Ok(());
@@ -121,19 +185,25 @@ async fn connection(tcp: TcpStream, shared: &Shared) -> IoResult<()> {
     if shared.options.implicit_tls {
         let acceptor = acceptor.expect("implicit TLS needs a TLS configuration");
         let tls = acceptor.accept(tcp).await?;
-        session(tls, true, true, shared).await?;
+        session(tls, true, true, shared, &open).await?;
         return Ok(());
     }
-    if let Some(tcp) = session(tcp, false, true, shared).await? {
+    if let Some(tcp) = session(tcp, false, true, shared, &open).await? {
         let acceptor = acceptor.expect("STARTTLS is only offered with a TLS configuration");
         let tls = acceptor.accept(tcp).await?;
-        session(tls, true, false, shared).await?;
+        session(tls, true, false, shared, &open).await?;
     }
     Ok(())
 }
 
 /// Run one SMTP session on `stream`; returns the stream when the client asked for STARTTLS.
-async fn session<S>(stream: S, tls: bool, greet: bool, shared: &Shared) -> IoResult<Option<S>>
+async fn session<S>(
+    stream: S,
+    tls: bool,
+    greet: bool,
+    shared: &Shared,
+    open: &OpenSession<'_>,
+) -> IoResult<Option<S>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -243,6 +313,9 @@ where
                     data.push_str(l);
                     data.push_str("\r\n");
                 }
+                if let Some(hold) = shared.options.hold {
+                    tokio::time::sleep(hold).await;
+                }
                 shared.received.lock().unwrap().push(Received {
                     mail_from: mail_from.take().unwrap_or_default(),
                     rcpt_to: std::mem::take(&mut rcpt_to),
@@ -260,6 +333,7 @@ where
             }
             "NOOP" => reply(&mut io, "250 OK").await?,
             "QUIT" => {
+                open.end();
                 reply(&mut io, "221 bye").await?;
                 return Ok(None);
             }
