@@ -69,9 +69,11 @@ async fn one_email_registered_100_times_at_once() {
     assert_eq!(app.pending_count().await, 1);
     assert_eq!(app.user_count().await, 0);
 
-    // Of the 100 links exactly the one whose row won works.
+    // Registrations inside the mail cooldown that find the row keep its mailed link and send
+    // nothing; the others (still racing the first insert) mail their own. Of the links sent,
+    // exactly the one whose row won works.
     let mails = app.mailer.messages();
-    assert_eq!(mails.len(), 100);
+    assert!((1..=100).contains(&mails.len()), "{}", mails.len());
     let row = app
         .rs
         .stores()
@@ -89,11 +91,12 @@ async fn one_email_registered_100_times_at_once() {
         .filter(|t| sha256_hex(t) == row.token_hash)
         .collect();
     assert_eq!(winners.len(), 1);
-    let loser = tokens.iter().find(|t| *t != winners[0]).unwrap();
-    app.verify(loser).await.assert_detail(
-        400,
-        "Verification link is invalid or has expired. Request a new one.",
-    );
+    for loser in tokens.iter().filter(|t| *t != winners[0]).take(3) {
+        app.verify(loser).await.assert_detail(
+            400,
+            "Verification link is invalid or has expired. Request a new one.",
+        );
+    }
     let r = app.verify(winners[0]).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json()["full_name"], row.full_name.unwrap());

@@ -139,7 +139,8 @@ async fn re_registering_a_pending_email_replaces_it() {
     let app = TestApp::start(|_| {}).await;
     assert_eq!(app.register("dave@example.com", PASSWORD).await.status, 201);
     let old = app.last_token_for("dave@example.com");
-    app.advance(Duration::seconds(5));
+    // Past the address's mail cooldown (within it, see the next test).
+    app.advance(Duration::seconds(61));
     let r = app
         .post(
             "/register",
@@ -164,6 +165,31 @@ async fn re_registering_a_pending_email_replaces_it() {
         .await
         .assert_detail(401, "Invalid email or password. 4 attempt(s) remaining.");
     app.login_token("dave@example.com", "second password").await;
+}
+
+#[tokio::test]
+async fn re_registering_within_the_mail_cooldown_keeps_the_mailed_link() {
+    let app = TestApp::start(|_| {}).await;
+    assert_eq!(app.register("ivy@example.com", PASSWORD).await.status, 201);
+    let link = app.last_token_for("ivy@example.com");
+    app.advance(Duration::seconds(5));
+    // Twenty more registrations inside the cooldown: no mail, the newest password wins.
+    for i in 0..20 {
+        let r = app
+            .post(
+                "/register",
+                &json!({"email": "ivy@example.com", "password": format!("password {i:02}"), "full_name": format!("I{i}")}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    assert_eq!(app.mailer.messages().len(), 1, "one verification mail");
+    assert_eq!(app.pending_count().await, 1);
+    // The link mailed first still works and activates the newest registration.
+    let u = app.verify(&link).await;
+    assert_eq!(u.status, 200, "{}", u.text);
+    assert_eq!(u.json()["full_name"], "I19");
+    app.login_token("ivy@example.com", "password 19").await;
 }
 
 #[tokio::test]

@@ -153,17 +153,53 @@ impl RegStack {
         let hashed = self.hasher().hash(&input.password).await?;
         let now = self.now();
         if cfg.require_verification {
+            // At most one verification mail per address per cooldown: a registration within
+            // it replaces the password and name of the pending row (the newest registration
+            // wins, as always) but keeps the link already mailed, and sends nothing.
+            let claim = self.claim_cooldown(EmailKind::Verification, &input.email);
+            if claim.is_none()
+                && let Some(old) = stores.pending.find_by_email(&input.email).await?
+            {
+                let pending = stores
+                    .pending
+                    .upsert(NewPending {
+                        email: old.email,
+                        hashed_password: hashed,
+                        full_name: input.full_name,
+                        token_hash: old.token_hash,
+                        created_at: old.created_at,
+                        expires_at: old.expires_at,
+                    })
+                    .await?;
+                tracing::info!(
+                    target: "regstack.email",
+                    kind = ?EmailKind::Verification,
+                    "recipient's mail cooldown has not passed; registration kept its mailed link"
+                );
+                return Ok(Registered::Pending {
+                    email: pending.email,
+                    expires_at: pending.expires_at,
+                });
+            }
             let (pending, raw) = self
                 .put_pending(input.email.clone(), hashed, input.full_name.clone())
                 .await?;
             let url = cfg.verify_url(&raw);
-            self.send_mail(
-                EmailKind::Verification,
-                &pending.email,
-                pending.full_name.as_deref(),
-                &url,
-            )
-            .await?;
+            let sent = self
+                .send_mail(
+                    EmailKind::Verification,
+                    &pending.email,
+                    pending.full_name.as_deref(),
+                    &url,
+                )
+                .await;
+            if sent.is_err()
+                && let Some(claim) = claim
+            {
+                // Nothing reached the address: a retry must be able to send.
+                self.give_back_cooldown(claim);
+            }
+            sent?;
             self.hooks()
                 .fire(Event::VerificationRequested {
                     email: pending.email.clone(),

@@ -141,6 +141,25 @@ impl RegStack {
         self.outbox().stats()
     }
 
+    /// Claim the cooldown of `recipient` for `kind` now: `None` when a message of this kind
+    /// went (or is going) to that address within `email.cooldown_seconds`. For a flow that
+    /// sends inline and decides itself what to do instead; a send that fails gives the claim
+    /// back ([`RegStack::give_back_cooldown`]).
+    pub(crate) fn claim_cooldown(&self, kind: EmailKind, recipient: &str) -> Option<Claim> {
+        let outbox = self.outbox();
+        let claim = outbox.claim(kind, recipient, self.clock().now());
+        if claim.is_none() {
+            outbox.suppressed.fetch_add(1, Ordering::Relaxed);
+        }
+        claim
+    }
+
+    /// A message claimed with [`RegStack::claim_cooldown`] was not sent: the recipient may
+    /// get the next one at once.
+    pub(crate) fn give_back_cooldown(&self, claim: Claim) {
+        self.outbox().give_back(claim);
+    }
+
     /// Run `work` (a look-up and a deferred send) off the request path, in a slot of the
     /// bounded mail queue. With `cooldown = Some((kind, recipient))`, nothing happens when a
     /// message of `kind` went to `recipient` within `email.cooldown_seconds` — the check comes

@@ -252,9 +252,9 @@ pub struct EmailConfig {
     /// Rust-only: how many messages may be in the transport at once, deferred and inline
     /// together (default 4, ≥ 1): the bound on concurrent SMTP sessions or SES calls.
     pub max_concurrent_sends: usize,
-    /// Rust-only: at most one forgot-password, resend-verification or change-email message
-    /// per recipient within this many seconds (default 60; 0 turns the cooldown off). Counted
-    /// per server process.
+    /// Rust-only: at most one verification (register, resend-verification), reset or
+    /// change-email message per recipient within this many seconds (default 60; 0 turns the
+    /// cooldown off). Counted per server process.
     pub cooldown_seconds: u64,
 }
 
