@@ -132,12 +132,12 @@ macro_rules! __conformance_group {
             update_empty_patch_bumps_updated_at,
             update_email_clash_conflicts,
             update_missing_is_none,
-            update_guarded_holds_or_refuses,
-            update_guarded_concurrently_once,
-            cutoff_never_rounds_down,
             delete_once,
             count_and_list,
             count_by_flags,
+            update_guarded_holds_or_refuses,
+            update_guarded_concurrently_once,
+            cutoff_never_rounds_down,
         );
     };
     (pending, $factory:expr, $caps:expr) => {
