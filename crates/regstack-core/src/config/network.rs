@@ -4,6 +4,8 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
+use serde::{Serialize, Serializer};
+
 /// An IP network: an address and a prefix length, as in `10.0.0.0/8` or `2001:db8::/32`; a bare
 /// address is the network of that one address (`127.0.0.1` is `127.0.0.1/32`, `::1` is
 /// `::1/128`).
@@ -138,5 +140,12 @@ impl fmt::Display for IpNetwork {
     /// `addr/prefix`, always with the prefix (`127.0.0.1/32`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.addr, self.prefix_len)
+    }
+}
+
+impl Serialize for IpNetwork {
+    /// As [`Display`](fmt::Display) writes it.
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }

@@ -2,11 +2,14 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
 /// A secret setting (`jwt_secret`, `database_url`, passwords, tokens).
 ///
-/// `Debug` and `Display` print `**********` so a secret cannot leak through a
-/// log line or an error message; [`SecretString::expose`] is the one way to
-/// read it.
+/// `Debug`, `Display` and `Serialize` print `**********` so a secret cannot
+/// leak through a log line, an error message or a serialized configuration;
+/// [`SecretString::expose`] is the one way to read it. It deserializes from
+/// text like any string setting.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct SecretString(String);
 
@@ -50,5 +53,17 @@ impl From<String> for SecretString {
 impl From<&str> for SecretString {
     fn from(value: &str) -> Self {
         Self(value.to_owned())
+    }
+}
+
+impl Serialize for SecretString {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(MASK)
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretString {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        super::lax::string(d).map(Self)
     }
 }
