@@ -1,6 +1,9 @@
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::load::{load_in, parse_secrets};
+use serde_json::{Value, json};
+
+use super::load::{load_in, parse_secrets, unknown_keys};
 use super::*;
 
 fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -42,83 +45,16 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 // ---------------------------------------------------------------- defaults
 
 #[test]
-fn defaults_match_the_spec() {
+fn derived_values_of_the_defaults() {
+    // Every default itself: `every_setting_has_its_default_accepted_forms_and_refusals`.
     let c = RegStackConfig::default();
-    assert_eq!(c.app_name, "RegStack");
-    assert_eq!(c.base_url, "http://localhost:8000/");
     assert_eq!(c.base_url_trimmed(), "http://localhost:8000");
-    assert!(!c.behind_proxy);
-    assert!(c.trusted_proxies.is_empty());
-    assert_eq!(c.database_url.expose(), "sqlite+aiosqlite:///./regstack.db");
-    assert_eq!(c.mongodb_database, "regstack");
-    assert_eq!(
-        [
-            c.user_collection.as_str(),
-            &c.pending_collection,
-            &c.blacklist_collection,
-            &c.login_attempt_collection,
-            &c.mfa_code_collection,
-            &c.oauth_identity_collection,
-            &c.oauth_state_collection,
-        ],
-        [
-            "users",
-            "pending_registrations",
-            "token_blacklist",
-            "login_attempts",
-            "mfa_codes",
-            "oauth_identities",
-            "oauth_states",
-        ]
-    );
-    assert_eq!(c.jwt_secret.expose(), "");
-    assert_eq!(c.jwt_algorithm, JwtAlgorithm::HS256);
-    assert_eq!(c.jwt_ttl_seconds, 7200);
-    assert_eq!(c.jwt_audience, None);
-    assert_eq!(c.transport, "bearer");
-    assert_eq!(c.verification_token_ttl_seconds, 86_400);
-    assert_eq!(c.password_reset_token_ttl_seconds, 1800);
-    assert_eq!(c.email_change_token_ttl_seconds, 3600);
-    assert_eq!(c.sms_code_length, 6);
-    assert_eq!(c.sms_code_ttl_seconds, 300);
-    assert_eq!(c.sms_code_max_attempts, 5);
-    assert_eq!(c.mfa_pending_token_ttl_seconds, 600);
-    assert!(c.require_verification && c.allow_registration);
-    assert!(c.enable_password_reset && c.enable_account_deletion);
-    assert!(!c.enable_admin_router && !c.enable_ui_router && !c.enable_sms_2fa && !c.enable_oauth);
-    assert!(!c.rate_limit_disabled);
-    assert_eq!(c.login_lockout_threshold, 5);
-    assert_eq!(c.login_lockout_window_seconds, 900);
-    assert!(c.rate_limits().is_empty());
-    assert_eq!(c.brand_logo_url, None);
-    assert!(c.extra_template_dirs.is_empty() && c.extra_static_dirs.is_empty());
     assert_eq!(c.api_prefix(), "/api/auth");
     assert_eq!(c.ui_prefix(), "/account");
     assert_eq!(c.static_prefix(), "/regstack-static");
-    assert_eq!(c.email_link_prefix, None);
-
-    assert_eq!(c.email.backend, EmailBackend::Console);
-    assert_eq!(c.email.from_address, "noreply@example.com");
-    assert_eq!(c.email.from_name, None);
     assert_eq!(c.email.display_name(&c.app_name), "RegStack");
-    assert_eq!(c.email.smtp_port, 587);
-    assert!(c.email.smtp_starttls);
-    assert_eq!(c.email.ses_region, "eu-west-1");
-    assert!(!c.email.log_bodies);
-    assert_eq!(c.sms.backend, SmsBackend::Null);
-    assert_eq!(c.sms.sns_region, "eu-west-1");
-    assert!(!c.sms.log_bodies);
-    assert_eq!(c.oauth.state_ttl_seconds, 300);
-    assert_eq!(c.oauth.completion_ttl_seconds, 30);
-    assert!(!c.oauth.auto_link_verified_emails && !c.oauth.enforce_mfa_on_oauth_signin);
-
-    assert_eq!(c.password_hash_memory_kib, 65_536);
-    assert_eq!(c.password_hash_iterations, 3);
-    assert_eq!(c.password_hash_parallelism, 4);
-    assert_eq!(c.password_hash_concurrency, None);
-    assert_eq!(c.password_hash_nice, 10);
-    assert_eq!(c.max_body_bytes, 65_536);
-
+    assert_eq!(c.password_hash_nice, crate::password::DEFAULT_NICE);
+    assert!(c.rate_limits().is_empty());
     c.validate().unwrap();
 }
 
@@ -511,11 +447,6 @@ fn env_names_are_case_insensitive() {
 }
 
 #[test]
-fn env_values_are_case_sensitive_literals() {
-    assert!(load_err(&[("REGSTACK_EMAIL__BACKEND", "SMTP")]).contains("`email.backend`"));
-}
-
-#[test]
 fn whole_section_json_with_nested_vars_merged_over_it() {
     let c = load_ok(&[
         (
@@ -798,45 +729,6 @@ fn integers() {
 }
 
 #[test]
-fn literals() {
-    assert_eq!(
-        load_ok(&[("REGSTACK_JWT_ALGORITHM", "HS512")]).jwt_algorithm,
-        JwtAlgorithm::HS512
-    );
-    assert_eq!(
-        load_err(&[("REGSTACK_JWT_ALGORITHM", "hs256")]),
-        "invalid value for `jwt_algorithm` (REGSTACK_JWT_ALGORITHM): must be one of \"HS256\", \"HS384\", \"HS512\", got \"hs256\""
-    );
-    assert_eq!(
-        load_err(&[("REGSTACK_TRANSPORT", "cookie")]),
-        "invalid value for `transport` (REGSTACK_TRANSPORT): must be \"bearer\", got \"cookie\""
-    );
-    assert!(load_err(&[("REGSTACK_TRANSPORT", "Bearer")]).contains("`transport`"));
-    assert_eq!(
-        load_ok(&[("REGSTACK_TRANSPORT", "bearer")]).transport,
-        "bearer"
-    );
-    assert_eq!(
-        load_ok(&[("REGSTACK_EMAIL__BACKEND", "ses")]).email.backend,
-        EmailBackend::Ses
-    );
-    assert_eq!(
-        load_ok(&[("REGSTACK_SMS__BACKEND", "sns")]).sms.backend,
-        SmsBackend::Sns
-    );
-    assert!(load_err(&[("REGSTACK_SMS__BACKEND", "aws")]).contains("`sms.backend`"));
-
-    let hand_built = RegStackConfig {
-        transport: "cookie".into(),
-        ..RegStackConfig::default()
-    };
-    assert_eq!(
-        hand_built.validate().unwrap_err().to_string(),
-        "invalid value for `transport` (REGSTACK_TRANSPORT): must be \"bearer\", got \"cookie\""
-    );
-}
-
-#[test]
 fn lists() {
     let c = load_ok(&[
         ("REGSTACK_EXTRA_TEMPLATE_DIRS", r#" ["a", "b/c", ""] "#),
@@ -861,306 +753,604 @@ fn lists() {
     assert!(load_err(&[("REGSTACK_EXTRA_STATIC_DIRS", "\"a\"")]).contains("got a string"));
 }
 
-// ---------------------------------------------------------------- ranges
+// ---------------------------------------------------------------- every setting
 
-/// Every range rule: (env key, lowest valid, highest valid or None, message bound text).
-const RANGES: &[(&str, &str, i64, Option<i64>)] = &[
-    (
-        "jwt_ttl_seconds",
-        "REGSTACK_JWT_TTL_SECONDS",
-        60,
-        Some(2_592_000),
-    ),
-    (
-        "verification_token_ttl_seconds",
-        "REGSTACK_VERIFICATION_TOKEN_TTL_SECONDS",
-        60,
-        None,
-    ),
-    (
-        "password_reset_token_ttl_seconds",
-        "REGSTACK_PASSWORD_RESET_TOKEN_TTL_SECONDS",
-        60,
-        None,
-    ),
-    (
-        "email_change_token_ttl_seconds",
-        "REGSTACK_EMAIL_CHANGE_TOKEN_TTL_SECONDS",
-        60,
-        None,
-    ),
-    ("sms_code_length", "REGSTACK_SMS_CODE_LENGTH", 4, Some(10)),
-    (
-        "sms_code_ttl_seconds",
-        "REGSTACK_SMS_CODE_TTL_SECONDS",
-        30,
-        Some(1800),
-    ),
-    (
-        "sms_code_max_attempts",
-        "REGSTACK_SMS_CODE_MAX_ATTEMPTS",
-        1,
-        Some(20),
-    ),
-    (
-        "mfa_pending_token_ttl_seconds",
-        "REGSTACK_MFA_PENDING_TOKEN_TTL_SECONDS",
-        60,
-        Some(1800),
-    ),
-    (
-        "login_lockout_threshold",
-        "REGSTACK_LOGIN_LOCKOUT_THRESHOLD",
-        1,
-        None,
-    ),
-    (
-        "login_lockout_window_seconds",
-        "REGSTACK_LOGIN_LOCKOUT_WINDOW_SECONDS",
-        10,
-        None,
-    ),
-    (
-        "password_hash_iterations",
-        "REGSTACK_PASSWORD_HASH_ITERATIONS",
-        1,
-        None,
-    ),
-    (
-        "password_hash_concurrency",
-        "REGSTACK_PASSWORD_HASH_CONCURRENCY",
-        1,
-        None,
-    ),
-    (
-        "password_hash_nice",
-        "REGSTACK_PASSWORD_HASH_NICE",
-        0,
-        Some(19),
-    ),
-    ("max_body_bytes", "REGSTACK_MAX_BODY_BYTES", 1024, None),
+/// The secret settings: their value, which serializing masks.
+const SECRETS: [&str; 7] = [
+    "database_url",
+    "jwt_secret",
+    "email.smtp_password",
+    "email.ses_access_key_id",
+    "email.ses_secret_access_key",
+    "sms.twilio_auth_token",
+    "oauth.google_client_secret",
 ];
 
-fn bound_text(min: i64, max: Option<i64>) -> String {
-    match max {
-        Some(max) => format!("must be between {min} and {max}"),
-        None => format!("must be at least {min}"),
-    }
-}
-
-#[test]
-fn every_range_rule_at_load_time() {
-    for &(field, env, min, max) in RANGES {
-        // Boundaries are accepted.
-        load_ok(&[(env, &min.to_string())]);
-        if let Some(max) = max {
-            load_ok(&[(env, &max.to_string())]);
-            let over = max + 1;
-            assert_eq!(
-                load_err(&[(env, &over.to_string())]),
-                format!(
-                    "invalid value for `{field}` ({env}): {}, got {over}",
-                    bound_text(min, Some(max))
-                )
-            );
+/// Every setting of a configuration by field path (`email.smtp_port`), secrets exposed.
+fn settings_of(c: &RegStackConfig) -> BTreeMap<String, Value> {
+    let Ok(Value::Object(tree)) = serde_json::to_value(c) else {
+        panic!("a configuration serializes to an object")
+    };
+    let mut out = BTreeMap::new();
+    for (key, value) in tree {
+        match value {
+            Value::Object(section) => {
+                out.extend(section.into_iter().map(|(k, v)| (format!("{key}.{k}"), v)));
+            }
+            value => drop(out.insert(key, value)),
         }
-        let under = min - 1;
-        assert_eq!(
-            load_err(&[(env, &under.to_string())]),
-            format!(
-                "invalid value for `{field}` ({env}): {}, got {under}",
-                bound_text(min, max)
-            )
-        );
-        assert_eq!(env_name(field), env);
     }
-    assert_eq!(
-        load_err(&[("REGSTACK_JWT_TTL_SECONDS", "5")]),
-        "invalid value for `jwt_ttl_seconds` (REGSTACK_JWT_TTL_SECONDS): must be between 60 and 2592000, got 5"
-    );
-    assert_eq!(
-        load_err(&[("REGSTACK_SMS_CODE_LENGTH", "-3")]),
-        "invalid value for `sms_code_length` (REGSTACK_SMS_CODE_LENGTH): must be between 4 and 10, got -3"
-    );
+    let exposed = |s: Option<&SecretString>| json!(s.map(SecretString::expose));
+    let secrets = [
+        json!(c.database_url.expose()),
+        json!(c.jwt_secret.expose()),
+        exposed(c.email.smtp_password.as_ref()),
+        exposed(c.email.ses_access_key_id.as_ref()),
+        exposed(c.email.ses_secret_access_key.as_ref()),
+        exposed(c.sms.twilio_auth_token.as_ref()),
+        exposed(c.oauth.google_client_secret.as_ref()),
+    ];
+    for (path, value) in SECRETS.into_iter().zip(secrets) {
+        out.insert(path.to_owned(), value);
+    }
+    out
+}
+
+/// One setting: its default, texts it accepts (with the value each gives) and texts it
+/// refuses (with the reason, after "invalid value for `<field>` (<env>): ").
+struct Setting {
+    path: &'static str,
+    default: Value,
+    accepted: Vec<(&'static str, Value)>,
+    refused: Vec<(&'static str, &'static str)>,
+}
+
+macro_rules! setting {
+    ($path:literal: $default:tt, [$($text:literal => $value:tt),*], [$($bad:literal => $why:expr),*]) => {
+        Setting {
+            path: $path,
+            default: json!($default),
+            accepted: vec![$(($text, json!($value))),*],
+            refused: vec![$(($bad, $why)),*],
+        }
+    };
+}
+
+const BOOL: &str = "expected a boolean (true/false, 1/0, yes/no, on/off, t/f, y/n), got \"2\"";
+
+/// Every setting of `spec/config.md` and the Rust additions.
+fn every_setting() -> Vec<Setting> {
+    let mut all = vec![
+        setting!("app_name": "RegStack", ["MyApp" => "MyApp", "" => "", "null" => "null"], []),
+        setting!("base_url": "http://localhost:8000/",
+            ["HTTP://Example.COM:80" => "http://example.com/", "https://ex.com/app/" => "https://ex.com/app/"],
+            ["ftp://ex.com" => "URL scheme must be \"http\" or \"https\", got \"ftp://ex.com\"",
+             "ex.com" => "must be an absolute http(s) URL (relative URL without a base), got \"ex.com\""]),
+        setting!("behind_proxy": false, ["yes" => true, "0" => false], ["2" => BOOL]),
+        setting!("trusted_proxies": [],
+            [r#"["10.0.0.0/8", "::1"]"# => ["10.0.0.0/8", "::1/128"], "[]" => []],
+            ["[8]" => "expected a JSON array of addresses, got an element 8",
+             "10.0.0.1" => "not valid JSON: trailing characters at line 1 column 5"]),
+        setting!("database_url": "sqlite+aiosqlite:///./regstack.db",
+            ["postgresql://u:pw@h/db" => "postgresql://u:pw@h/db"], []),
+        setting!("mongodb_database": "regstack", ["db" => "db"], []),
+        setting!("user_collection": "users", ["people" => "people"], []),
+        setting!("pending_collection": "pending_registrations", ["p" => "p"], []),
+        setting!("blacklist_collection": "token_blacklist", ["b" => "b"], []),
+        setting!("login_attempt_collection": "login_attempts", ["l" => "l"], []),
+        setting!("mfa_code_collection": "mfa_codes", ["m" => "m"], []),
+        setting!("oauth_identity_collection": "oauth_identities", ["o" => "o"], []),
+        setting!("oauth_state_collection": "oauth_states", ["s" => "s"], []),
+        setting!("jwt_secret": "", ["k3y" => "k3y"], []),
+        setting!("jwt_algorithm": "HS256", ["HS384" => "HS384", "HS512" => "HS512"],
+            ["hs256" => "must be one of \"HS256\", \"HS384\", \"HS512\", got \"hs256\""]),
+        setting!("jwt_ttl_seconds": 7200,
+            ["60" => 60, "2592000" => 2_592_000, " +1_200.0 " => 1200],
+            ["59" => "must be between 60 and 2592000, got 59",
+             "2592001" => "must be between 60 and 2592000, got 2592001",
+             "1e3" => "expected an integer, got \"1e3\""]),
+        setting!("jwt_audience": null, ["aud" => "aud", "" => ""], []),
+        setting!("transport": "bearer", ["bearer" => "bearer"],
+            ["cookie" => "must be \"bearer\", got \"cookie\"",
+             "Bearer" => "must be \"bearer\", got \"Bearer\""]),
+        setting!("verification_token_ttl_seconds": 86_400, ["60" => 60],
+            ["59" => "must be at least 60, got 59"]),
+        setting!("password_reset_token_ttl_seconds": 1800, ["60" => 60],
+            ["59" => "must be at least 60, got 59"]),
+        setting!("email_change_token_ttl_seconds": 3600, ["60" => 60],
+            ["59" => "must be at least 60, got 59"]),
+        setting!("sms_code_length": 6, ["4" => 4, "10" => 10],
+            ["3" => "must be between 4 and 10, got 3", "11" => "must be between 4 and 10, got 11",
+             "-3" => "must be between 4 and 10, got -3"]),
+        setting!("sms_code_ttl_seconds": 300, ["30" => 30, "1800" => 1800],
+            ["29" => "must be between 30 and 1800, got 29",
+             "1801" => "must be between 30 and 1800, got 1801"]),
+        setting!("sms_code_max_attempts": 5, ["1" => 1, "20" => 20],
+            ["0" => "must be between 1 and 20, got 0", "21" => "must be between 1 and 20, got 21"]),
+        setting!("mfa_pending_token_ttl_seconds": 600, ["60" => 60, "1800" => 1800],
+            ["59" => "must be between 60 and 1800, got 59",
+             "1801" => "must be between 60 and 1800, got 1801"]),
+        setting!("require_verification": true, ["no" => false], ["2" => BOOL]),
+        setting!("allow_registration": true, ["off" => false], ["2" => BOOL]),
+        setting!("enable_password_reset": true, ["F" => false], ["2" => BOOL]),
+        setting!("enable_account_deletion": true, ["n" => false], ["2" => BOOL]),
+        setting!("enable_admin_router": false, ["on" => true], ["2" => BOOL]),
+        setting!("enable_ui_router": false, ["True" => true], ["2" => BOOL]),
+        setting!("enable_sms_2fa": false, ["1" => true], ["2" => BOOL]),
+        setting!("enable_oauth": false, ["y" => true], ["2" => BOOL]),
+        setting!("rate_limit_disabled": false, ["t" => true], ["2" => BOOL]),
+        setting!("login_lockout_threshold": 5, ["1" => 1], ["0" => "must be at least 1, got 0"]),
+        setting!("login_lockout_window_seconds": 900, ["10" => 10],
+            ["9" => "must be at least 10, got 9"]),
+        setting!("log_security_emails": false, ["YES" => true], ["2" => BOOL]),
+        setting!("brand_logo_url": null, ["/logo.png" => "/logo.png"], []),
+        setting!("brand_tagline": null, ["t" => "t"], []),
+        setting!("extra_template_dirs": [], [r#" ["a", "b/c", ""] "# => ["a", "b/c", "."]],
+            ["[1]" => "expected a JSON array of paths, got an element 1",
+             "\"a\"" => "expected a JSON array of paths, got a string",
+             "a,b" => "not valid JSON: expected value at line 1 column 1"]),
+        setting!("extra_static_dirs": [], ["[]" => []],
+            ["{}" => "expected a JSON array of paths, got an object"]),
+        setting!("api_prefix": "/api/auth", ["/api/" => "/api/"], []),
+        setting!("ui_prefix": "/account", ["/me" => "/me"], []),
+        setting!("static_prefix": "/regstack-static", ["/" => "/"], []),
+        setting!("theme_css_url": null, ["/t.css" => "/t.css"], []),
+        setting!("email_link_prefix": null, ["" => ""], []),
+        setting!("verify_url_template": null, ["{base_url}/v/{token}" => "{base_url}/v/{token}"], []),
+        setting!("password_reset_url_template": null, ["r" => "r"], []),
+        setting!("email_change_url_template": null, ["c" => "c"], []),
+        setting!("email.backend": "console", ["smtp" => "smtp", "ses" => "ses"],
+            ["SMTP" => "must be one of \"console\", \"smtp\", \"ses\", got \"SMTP\""]),
+        setting!("email.from_address": "noreply@example.com",
+            ["A@B.COM" => "A@b.com", "Foo <a@b.com>" => "a@b.com"],
+            ["a@localhost" => "is not a valid email address \
+                (the part after the @-sign must have a period), got \"a@localhost\""]),
+        setting!("email.from_name": null, ["Shop" => "Shop"], []),
+        setting!("email.smtp_host": null, ["mail" => "mail"], []),
+        setting!("email.smtp_port": 587, ["0" => 0, "65535" => 65_535],
+            ["65536" => "must be between 0 and 65535, got 65536",
+             "submission" => "expected an integer, got \"submission\""]),
+        setting!("email.smtp_starttls": true, ["false" => false], ["2" => BOOL]),
+        setting!("email.smtp_tls": null, ["starttls" => "starttls", "tls" => "tls", "none" => "none"],
+            ["ssl" => "must be one of \"starttls\", \"tls\", \"none\", got \"ssl\""]),
+        setting!("email.smtp_timeout_seconds": 10, ["1" => 1, "3600" => 3600],
+            ["0" => "must be between 1 and 3600, got 0",
+             "3601" => "must be between 1 and 3600, got 3601"]),
+        setting!("email.smtp_ca_file": null, ["/etc/ca.pem" => "/etc/ca.pem", " " => null], []),
+        setting!("email.smtp_username": null, ["u" => "u"], []),
+        setting!("email.smtp_password": null, ["hunter2" => "hunter2", "" => ""], []),
+        setting!("email.ses_region": "eu-west-1", ["us-east-1" => "us-east-1"], []),
+        setting!("email.ses_profile": null, ["prod" => "prod"], []),
+        // Set only in pairs: `ses_credential_pairing`.
+        setting!("email.ses_access_key_id": null, [], []),
+        setting!("email.ses_secret_access_key": null, [], []),
+        setting!("email.ses_endpoint_url": null, [" http://127.0.0.1:4566 " => "http://127.0.0.1:4566"],
+            ["ftp://x" => "URL scheme must be \"http\" or \"https\", got \"ftp://x\""]),
+        setting!("email.log_bodies": false, ["on" => true], ["2" => BOOL]),
+        setting!("email.queue_capacity": 1000, ["1" => 1, "1000000" => 1_000_000],
+            ["0" => "must be between 1 and 1000000, got 0",
+             "1000001" => "must be between 1 and 1000000, got 1000001"]),
+        setting!("email.max_concurrent_sends": 4, ["1" => 1, "1024" => 1024],
+            ["0" => "must be between 1 and 1024, got 0",
+             "1025" => "must be between 1 and 1024, got 1025"]),
+        setting!("email.cooldown_seconds": 60, ["0" => 0, "86400" => 86_400],
+            ["-1" => "must be between 0 and 86400, got -1",
+             "86401" => "must be between 0 and 86400, got 86401"]),
+        setting!("sms.backend": "null", ["sns" => "sns", "twilio" => "twilio"],
+            ["aws" => "must be one of \"null\", \"sns\", \"twilio\", got \"aws\""]),
+        setting!("sms.from_number": null, ["+15550001" => "+15550001"], []),
+        setting!("sms.sns_region": "eu-west-1", ["us-east-1" => "us-east-1"], []),
+        setting!("sms.twilio_account_sid": null, ["AC1" => "AC1"], []),
+        setting!("sms.twilio_auth_token": null, ["tok" => "tok"], []),
+        setting!("sms.log_bodies": false, ["1" => true], ["2" => BOOL]),
+        setting!("sms.sns_endpoint_url": null, ["http://127.0.0.1:4566" => "http://127.0.0.1:4566/"],
+            ["localhost" => "must be an absolute http(s) URL \
+                (relative URL without a base), got \"localhost\""]),
+        setting!("sms.twilio_base_url": "https://api.twilio.com",
+            [" HTTP://LocalHost:8080/twilio " => "http://localhost:8080/twilio"],
+            ["ftp://x" => "URL scheme must be \"http\" or \"https\", got \"ftp://x\""]),
+        setting!("sms.timeout_seconds": 10, ["1" => 1, "300" => 300],
+            ["0" => "must be between 1 and 300, got 0", "301" => "must be between 1 and 300, got 301"]),
+        setting!("oauth.google_client_id": null, ["1234.apps" => "1234.apps"], []),
+        setting!("oauth.google_client_secret": null, ["s3cr3t" => "s3cr3t"], []),
+        setting!("oauth.google_redirect_uri": null, ["HTTPS://X.com" => "https://x.com/"],
+            ["/cb" => "must be an absolute http(s) URL (relative URL without a base), got \"/cb\"",
+             "" => "must be an absolute http(s) URL (relative URL without a base), got \"\""]),
+        setting!("oauth.auto_link_verified_emails": false, ["yes" => true], ["2" => BOOL]),
+        setting!("oauth.enforce_mfa_on_oauth_signin": false, ["yes" => true], ["2" => BOOL]),
+        // No bounds on the OAuth lifetimes (as in 0.9.3).
+        setting!("oauth.state_ttl_seconds": 300, ["-5" => (-5), "0" => 0],
+            ["x" => "expected an integer, got \"x\""]),
+        setting!("oauth.completion_ttl_seconds": 30, ["1_0" => 10],
+            ["1.5" => "expected an integer, got \"1.5\""]),
+        // Argon2: memory ≥ 8 KiB per lane (4 lanes by default), lanes ≤ 2^24 − 1.
+        setting!("password_hash_memory_kib": 65_536, ["32" => 32, "19456" => 19_456],
+            ["31" => "must be at least 32, got 31", "7" => "must be at least 8, got 7",
+             "4294967296" => "is out of range, got 4294967296"]),
+        setting!("password_hash_iterations": 3, ["1" => 1], ["0" => "must be at least 1, got 0"]),
+        setting!("password_hash_parallelism": 4, ["1" => 1, "8192" => 8192],
+            ["0" => "must be between 1 and 16777215, got 0",
+             "16777216" => "must be between 1 and 16777215, got 16777216"]),
+        setting!("password_hash_concurrency": null, ["2" => 2],
+            ["0" => "must be at least 1, got 0", "null" => "expected an integer, got \"null\""]),
+        setting!("password_hash_nice": 10, ["0" => 0, "19" => 19],
+            ["20" => "must be between 0 and 19, got 20", "-1" => "must be between 0 and 19, got -1"]),
+        setting!("password_hash_max_wait_ms": 10_000, ["1" => 1, "3600000" => 3_600_000],
+            ["0" => "must be between 1 and 3600000, got 0",
+             "3600001" => "must be between 1 and 3600000, got 3600001"]),
+        setting!("max_body_bytes": 65_536, ["1024" => 1024, "1048576" => 1_048_576],
+            ["1023" => "must be at least 1024, got 1023"]),
+    ];
+    // Every per-route limit is an optional string.
+    for (_, field) in RATE_LIMIT_ROUTES {
+        all.push(Setting {
+            path: field,
+            default: Value::Null,
+            accepted: vec![
+                ("5/minute;100/hour", json!("5/minute;100/hour")),
+                ("", json!("")),
+            ],
+            refused: Vec::new(),
+        });
+    }
+    all
+}
+
+/// The TOML document setting one field (a section's field in its table) to a string.
+fn toml_setting(path: &str, text: &str) -> String {
+    let quoted = serde_json::to_string(text).unwrap();
+    match path.split_once('.') {
+        Some((section, field)) => format!("[{section}]\n{field} = {quoted}\n"),
+        None => format!("{path} = {quoted}\n"),
+    }
 }
 
 #[test]
-fn every_range_rule_in_validate() {
-    let base = RegStackConfig::default;
-    let cases: Vec<(RegStackConfig, &str)> = vec![
+fn every_setting_has_its_default_accepted_forms_and_refusals() {
+    let table = every_setting();
+    let defaults = settings_of(&RegStackConfig::default());
+    let listed: Vec<&str> = table.iter().map(|s| s.path).collect();
+    let declared: Vec<&str> = defaults.keys().map(String::as_str).collect();
+    let mut sorted = listed.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted, declared,
+        "the table lists every declared setting once"
+    );
+
+    for Setting {
+        path,
+        default,
+        accepted,
+        refused,
+    } in table
+    {
+        let env = env_name(path);
+        assert_eq!(defaults[path], default, "default of {path}");
+        for (text, want) in accepted {
+            let from_env = settings_of(&load_ok(&[(&env, text)]));
+            assert_eq!(from_env[path], want, "{env}={text:?}");
+            let toml = toml_setting(path, text);
+            let from_toml =
+                RegStackConfig::from_toml_str(&toml).unwrap_or_else(|e| panic!("{toml}: {e}"));
+            assert_eq!(settings_of(&from_toml)[path], want, "{toml}");
+        }
+        for (text, why) in refused {
+            let want = format!("invalid value for `{path}` ({env}): {why}");
+            assert_eq!(load_err(&[(&env, text)]), want, "{env}={text:?}");
+            let toml = toml_setting(path, text);
+            let err = RegStackConfig::from_toml_str(&toml).unwrap_err();
+            assert_eq!(err.to_string(), want, "{toml}");
+            assert_eq!(err.field(), Some(path));
+        }
+    }
+}
+
+/// Sets one field of a default configuration: `(field path, setter)`.
+macro_rules! set {
+    ($($field:ident).+ = $value:expr) => {
         (
-            RegStackConfig {
-                jwt_ttl_seconds: 59,
-                ..base()
-            },
-            "`jwt_ttl_seconds` (REGSTACK_JWT_TTL_SECONDS): must be between 60 and 2592000, got 59",
+            stringify!($($field).+).replace(' ', ""),
+            Box::new(|c: &mut RegStackConfig| c.$($field).+ = $value)
+                as Box<dyn Fn(&mut RegStackConfig)>,
+        )
+    };
+}
+
+#[test]
+fn validate_refuses_by_hand_what_loading_refuses() {
+    // (field set by hand, the same value as text, the reason both give)
+    let cases = [
+        (
+            set!(jwt_ttl_seconds = 59),
+            "59",
+            "must be between 60 and 2592000, got 59",
         ),
         (
-            RegStackConfig {
-                jwt_ttl_seconds: 2_592_001,
-                ..base()
-            },
+            set!(jwt_ttl_seconds = 2_592_001),
+            "2592001",
             "must be between 60 and 2592000, got 2592001",
         ),
         (
-            RegStackConfig {
-                verification_token_ttl_seconds: 59,
-                ..base()
-            },
-            "`verification_token_ttl_seconds` (REGSTACK_VERIFICATION_TOKEN_TTL_SECONDS): must be at least 60, got 59",
+            set!(verification_token_ttl_seconds = 59),
+            "59",
+            "must be at least 60, got 59",
         ),
         (
-            RegStackConfig {
-                password_reset_token_ttl_seconds: 0,
-                ..base()
-            },
-            "`password_reset_token_ttl_seconds` (REGSTACK_PASSWORD_RESET_TOKEN_TTL_SECONDS): must be at least 60, got 0",
+            set!(password_reset_token_ttl_seconds = 0),
+            "0",
+            "must be at least 60, got 0",
         ),
         (
-            RegStackConfig {
-                email_change_token_ttl_seconds: -1,
-                ..base()
-            },
-            "`email_change_token_ttl_seconds` (REGSTACK_EMAIL_CHANGE_TOKEN_TTL_SECONDS): must be at least 60, got -1",
+            set!(email_change_token_ttl_seconds = -1),
+            "-1",
+            "must be at least 60, got -1",
         ),
         (
-            RegStackConfig {
-                sms_code_length: 3,
-                ..base()
-            },
-            "`sms_code_length` (REGSTACK_SMS_CODE_LENGTH): must be between 4 and 10, got 3",
+            set!(sms_code_length = 3),
+            "3",
+            "must be between 4 and 10, got 3",
         ),
         (
-            RegStackConfig {
-                sms_code_length: 11,
-                ..base()
-            },
+            set!(sms_code_length = 11),
+            "11",
             "must be between 4 and 10, got 11",
         ),
         (
-            RegStackConfig {
-                sms_code_ttl_seconds: 29,
-                ..base()
-            },
-            "`sms_code_ttl_seconds` (REGSTACK_SMS_CODE_TTL_SECONDS): must be between 30 and 1800, got 29",
+            set!(sms_code_ttl_seconds = 29),
+            "29",
+            "must be between 30 and 1800, got 29",
         ),
         (
-            RegStackConfig {
-                sms_code_ttl_seconds: 1801,
-                ..base()
-            },
+            set!(sms_code_ttl_seconds = 1801),
+            "1801",
             "must be between 30 and 1800, got 1801",
         ),
         (
-            RegStackConfig {
-                sms_code_max_attempts: 0,
-                ..base()
-            },
-            "`sms_code_max_attempts` (REGSTACK_SMS_CODE_MAX_ATTEMPTS): must be between 1 and 20, got 0",
+            set!(sms_code_max_attempts = 0),
+            "0",
+            "must be between 1 and 20, got 0",
         ),
         (
-            RegStackConfig {
-                sms_code_max_attempts: 21,
-                ..base()
-            },
+            set!(sms_code_max_attempts = 21),
+            "21",
             "must be between 1 and 20, got 21",
         ),
         (
-            RegStackConfig {
-                mfa_pending_token_ttl_seconds: 1801,
-                ..base()
-            },
-            "`mfa_pending_token_ttl_seconds` (REGSTACK_MFA_PENDING_TOKEN_TTL_SECONDS): must be between 60 and 1800, got 1801",
+            set!(mfa_pending_token_ttl_seconds = 1801),
+            "1801",
+            "must be between 60 and 1800, got 1801",
         ),
         (
-            RegStackConfig {
-                login_lockout_threshold: 0,
-                ..base()
-            },
-            "`login_lockout_threshold` (REGSTACK_LOGIN_LOCKOUT_THRESHOLD): must be at least 1, got 0",
+            set!(login_lockout_threshold = 0),
+            "0",
+            "must be at least 1, got 0",
         ),
         (
-            RegStackConfig {
-                login_lockout_window_seconds: 9,
-                ..base()
-            },
-            "`login_lockout_window_seconds` (REGSTACK_LOGIN_LOCKOUT_WINDOW_SECONDS): must be at least 10, got 9",
+            set!(login_lockout_window_seconds = 9),
+            "9",
+            "must be at least 10, got 9",
         ),
         (
-            RegStackConfig {
-                password_hash_iterations: 0,
-                ..base()
-            },
-            "`password_hash_iterations` (REGSTACK_PASSWORD_HASH_ITERATIONS): must be at least 1, got 0",
+            set!(password_hash_iterations = 0),
+            "0",
+            "must be at least 1, got 0",
         ),
         (
-            RegStackConfig {
-                password_hash_parallelism: 0,
-                ..base()
-            },
-            "`password_hash_parallelism` (REGSTACK_PASSWORD_HASH_PARALLELISM): must be between 1 and 16777215, got 0",
+            set!(password_hash_parallelism = 0),
+            "0",
+            "must be between 1 and 16777215, got 0",
         ),
         (
-            RegStackConfig {
-                password_hash_memory_kib: 31,
-                ..base()
-            },
-            "`password_hash_memory_kib` (REGSTACK_PASSWORD_HASH_MEMORY_KIB): must be at least 32, got 31",
+            set!(password_hash_memory_kib = 31),
+            "31",
+            "must be at least 32, got 31",
         ),
         (
-            RegStackConfig {
-                password_hash_concurrency: Some(0),
-                ..base()
-            },
-            "`password_hash_concurrency` (REGSTACK_PASSWORD_HASH_CONCURRENCY): must be at least 1, got 0",
+            set!(password_hash_concurrency = Some(0)),
+            "0",
+            "must be at least 1, got 0",
         ),
         (
-            RegStackConfig {
-                max_body_bytes: 1023,
-                ..base()
-            },
-            "`max_body_bytes` (REGSTACK_MAX_BODY_BYTES): must be at least 1024, got 1023",
+            set!(password_hash_nice = 20),
+            "20",
+            "must be between 0 and 19, got 20",
+        ),
+        (
+            set!(password_hash_max_wait_ms = 0),
+            "0",
+            "must be between 1 and 3600000, got 0",
+        ),
+        (
+            set!(max_body_bytes = 1023),
+            "1023",
+            "must be at least 1024, got 1023",
+        ),
+        (
+            set!(email.smtp_timeout_seconds = 0),
+            "0",
+            "must be between 1 and 3600, got 0",
+        ),
+        (
+            set!(email.queue_capacity = 1_000_001),
+            "1000001",
+            "must be between 1 and 1000000, got 1000001",
+        ),
+        (
+            set!(email.max_concurrent_sends = 0),
+            "0",
+            "must be between 1 and 1024, got 0",
+        ),
+        (
+            set!(email.cooldown_seconds = 86_401),
+            "86401",
+            "must be between 0 and 86400, got 86401",
+        ),
+        (
+            set!(sms.timeout_seconds = 301),
+            "301",
+            "must be between 1 and 300, got 301",
+        ),
+        (
+            set!(transport = "cookie".into()),
+            "cookie",
+            "must be \"bearer\", got \"cookie\"",
+        ),
+        (
+            set!(base_url = "localhost:8000".into()),
+            "localhost:8000",
+            "URL scheme must be \"http\" or \"https\", got \"localhost:8000\"",
+        ),
+        (
+            set!(email.from_address = "nobody".into()),
+            "nobody",
+            "is not a valid email address (it must have an @-sign), got \"nobody\"",
+        ),
+        (
+            set!(email.ses_endpoint_url = Some("ftp://x".into())),
+            "ftp://x",
+            "URL scheme must be \"http\" or \"https\", got \"ftp://x\"",
+        ),
+        (
+            set!(sms.sns_endpoint_url = Some("localhost".into())),
+            "localhost",
+            "must be an absolute http(s) URL (relative URL without a base), got \"localhost\"",
+        ),
+        (
+            set!(sms.twilio_base_url = "ftp://x".into()),
+            "ftp://x",
+            "URL scheme must be \"http\" or \"https\", got \"ftp://x\"",
+        ),
+        (
+            set!(oauth.google_redirect_uri = Some("/cb".into())),
+            "/cb",
+            "must be an absolute http(s) URL (relative URL without a base), got \"/cb\"",
         ),
     ];
-    for (config, want) in cases {
-        let err = config.validate().unwrap_err();
-        assert!(matches!(err, ConfigError::Invalid { .. }));
-        let msg = err.to_string();
-        assert!(msg.starts_with("invalid value for `"), "{msg}");
-        assert!(msg.ends_with(want), "{msg}\n  wanted …{want}");
+    for ((path, set), text, why) in cases {
+        let want = format!("invalid value for `{path}` ({}): {why}", env_name(&path));
+        let mut by_hand = RegStackConfig::default();
+        set(&mut by_hand);
+        let err = by_hand.validate().unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { .. }), "{err:?}");
+        assert_eq!(err.to_string(), want);
+        assert_eq!(load_err(&[(&env_name(&path), text)]), want);
     }
 }
 
 #[test]
-fn rust_only_settings_load() {
+fn validate_accepts_what_loading_produces_and_serializing_masks_secrets() {
+    let loaded = load_ok(&[
+        ("REGSTACK_BASE_URL", "HTTPS://Ex.com/app"),
+        ("REGSTACK_EMAIL__SES_ACCESS_KEY_ID", "AKIA"),
+        ("REGSTACK_EMAIL__SES_SECRET_ACCESS_KEY", "s3cr3t"),
+        (
+            "REGSTACK_TRUSTED_PROXIES",
+            r#"["::ffff:10.0.0.0/104", "10.0.0.1"]"#,
+        ),
+        ("REGSTACK_EXTRA_TEMPLATE_DIRS", r#"["", "t"]"#),
+        ("REGSTACK_MAX_BODY_BYTES", &usize::MAX.to_string()),
+    ]);
+    loaded.validate().unwrap();
+    let serialized = serde_json::to_string(&loaded).unwrap();
+    assert!(
+        !serialized.contains("s3cr3t") && !serialized.contains("AKIA"),
+        "{serialized}"
+    );
+}
+
+// ---------------------------------------------------------------- unknown keys
+
+#[test]
+fn unknown_keys_are_named_in_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "regstack.toml",
+        "login_max_per_minute = 5\ncookie_domain = \"x\"\napp_nmae = \"typo\"\n\
+         [email]\nsmtp_hots = \"h\"\n[unknown_table]\ny = 2\n",
+    );
+    write(
+        dir.path(),
+        "regstack.secrets.env",
+        "REGSTACK_JWT_SECRET abc=def\n",
+    );
+    // Unknown keys load (0.9.3 ignores them) ...
+    let env = [
+        ("REGSTACK_CONFIG", "regstack.toml"),
+        ("REGSTACK_SMS__NOPE", "1"),
+        ("REGSTACK_JWT_TTL_SECONDS__X", "5"),
+    ];
+    let opts = LoadOptions {
+        env: Some(pairs(&env)),
+        ..LoadOptions::default()
+    };
+    assert_eq!(
+        load_in(opts, dir.path()).unwrap(),
+        RegStackConfig::default()
+    );
+    // ... and are each named once, by field path; a key that cannot be a name is not repeated.
+    let tree = serde_json::json!({
+        "app_nmae": "typo",
+        "login_max_per_minute": "5",
+        "config": "regstack.toml",
+        "jwt_ttl_seconds__x": "5",
+        "unknown_table__y": "2",
+        "jwt_secret abc": "def",
+        "email": {"smtp_hots": "h", "backend": "smtp"},
+        "sms": {"nope": "1"},
+        "app_name": "ok",
+    });
+    let Value::Object(tree) = tree else {
+        unreachable!()
+    };
+    let Value::Object(known) = serde_json::to_value(RegStackConfig::default()).unwrap() else {
+        unreachable!()
+    };
+    let mut unknown = unknown_keys(&tree, &known);
+    unknown.sort();
+    assert_eq!(
+        unknown,
+        [
+            "(a key that is not a setting name)",
+            "app_nmae",
+            "email.smtp_hots",
+            "jwt_ttl_seconds.x",
+            "login_max_per_minute",
+            "sms.nope",
+            "unknown_table.y",
+        ]
+    );
+}
+
+#[test]
+fn argon2_settings_load_together() {
     let c = load_ok(&[
         ("REGSTACK_PASSWORD_HASH_MEMORY_KIB", "19456"),
         ("REGSTACK_PASSWORD_HASH_ITERATIONS", "2"),
         ("REGSTACK_PASSWORD_HASH_PARALLELISM", "1"),
         ("REGSTACK_PASSWORD_HASH_CONCURRENCY", "2"),
-        ("REGSTACK_MAX_BODY_BYTES", "1048576"),
     ]);
-    assert_eq!(c.password_hash_memory_kib, 19_456);
-    assert_eq!(c.password_hash_iterations, 2);
-    assert_eq!(c.password_hash_parallelism, 1);
-    assert_eq!(c.password_hash_concurrency, Some(2));
-    assert_eq!(c.max_body_bytes, 1_048_576);
-    // Parallelism is bounded by Argon2's lane limit, memory by 8 KiB per lane.
     assert_eq!(
-        load_err(&[("REGSTACK_PASSWORD_HASH_PARALLELISM", "0")]),
-        "invalid value for `password_hash_parallelism` (REGSTACK_PASSWORD_HASH_PARALLELISM): must be between 1 and 16777215, got 0"
+        (
+            c.password_hash_memory_kib,
+            c.password_hash_iterations,
+            c.password_hash_parallelism
+        ),
+        (19_456, 2, 1)
     );
-    assert!(
-        load_err(&[("REGSTACK_PASSWORD_HASH_PARALLELISM", "16777216")])
-            .contains("must be between 1 and 16777215")
-    );
+    assert_eq!(c.password_hash_concurrency, Some(2));
+    // Memory is bounded by 8 KiB per lane.
     load_ok(&[
         ("REGSTACK_PASSWORD_HASH_PARALLELISM", "8192"),
         ("REGSTACK_PASSWORD_HASH_MEMORY_KIB", "65536"),
     ]);
     assert!(
-        load_err(&[("REGSTACK_PASSWORD_HASH_MEMORY_KIB", "16")])
-            .contains("must be at least 32, got 16")
+        load_err(&[
+            ("REGSTACK_PASSWORD_HASH_PARALLELISM", "8"),
+            ("REGSTACK_PASSWORD_HASH_MEMORY_KIB", "63"),
+        ])
+        .ends_with("must be at least 64, got 63")
     );
     let c = load_in(
         LoadOptions {
@@ -1236,23 +1426,6 @@ fn base_url_is_validated_and_normalised() {
             .unwrap_err()
             .to_string()
             .contains("`base_url`")
-    );
-}
-
-#[test]
-fn google_redirect_uri_is_an_http_url() {
-    let c = load_ok(&[("REGSTACK_OAUTH__GOOGLE_REDIRECT_URI", "HTTPS://X.com")]);
-    assert_eq!(
-        c.oauth.google_redirect_uri.as_deref(),
-        Some("https://x.com/")
-    );
-    assert!(
-        load_err(&[("REGSTACK_OAUTH__GOOGLE_REDIRECT_URI", "")])
-            .contains("`oauth.google_redirect_uri`")
-    );
-    assert!(
-        load_err(&[("REGSTACK_OAUTH__GOOGLE_REDIRECT_URI", "/cb")])
-            .contains("`oauth.google_redirect_uri`")
     );
 }
 
