@@ -25,8 +25,31 @@ const CORE_FORBIDDEN: &[&str] = &[
     "tracing-subscriber",
 ];
 
-/// Adapter crates that must depend on core only, never on each other.
-const ADAPTERS: &[&str] = &["regstack-store-sqlite", "regstack-mail", "regstack-sms"];
+/// Adapter crates besides the stores (every `crates/regstack-store-*` but the conformance suite
+/// is one too): they depend on core only, never on each other.
+const ADAPTERS: &[&str] = &["regstack-mail", "regstack-sms"];
+
+/// The store crate that is the conformance suite, not an adapter.
+const STORE_TESTS: &str = "regstack-store-tests";
+
+/// The SQL layer the SQL stores share, and the stores that may use it.
+const SQL_LAYER: &str = "regstack-store-sql";
+const SQL_STORES: &[&str] = &["regstack-store-sqlite", "regstack-store-pg"];
+
+/// Every adapter crate: [`ADAPTERS`] and the store crates found under `crates/`.
+fn adapters(root: &Path) -> Vec<String> {
+    let mut all: Vec<String> = ADAPTERS.iter().map(|a| (*a).to_owned()).collect();
+    if let Ok(entries) = std::fs::read_dir(root.join("crates")) {
+        let mut stores: Vec<String> = entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with("regstack-store-") && name != STORE_TESTS)
+            .collect();
+        stores.sort();
+        all.extend(stores);
+    }
+    all
+}
 
 fn manifest(root: &Path, krate: &str) -> Result<toml::Table, String> {
     let path = root.join("crates").join(krate).join("Cargo.toml");
@@ -57,13 +80,16 @@ pub fn check(root: &Path) -> Vec<String> {
         }
         Err(e) => problems.push(e),
     }
-    for adapter in ADAPTERS {
-        match manifest(root, adapter) {
+    for adapter in adapters(root) {
+        match manifest(root, &adapter) {
             Ok(m) => {
                 for dep in dependency_names(&m, "dependencies") {
-                    if dep.starts_with("regstack-") && dep != "regstack-core" {
+                    let allowed = dep == "regstack-core"
+                        || (dep == SQL_LAYER && SQL_STORES.contains(&adapter.as_str()));
+                    if dep.starts_with("regstack-") && !allowed {
                         problems.push(format!(
-                            "adapter `{adapter}` depends on `{dep}`: adapters depend on core only"
+                            "adapter `{adapter}` depends on `{dep}`: adapters depend on core only \
+                             (and the SQL stores on `{SQL_LAYER}`)"
                         ));
                     }
                 }
@@ -104,6 +130,61 @@ mod tests {
     fn workspace_is_tidy() {
         let problems = check(&crate::root());
         assert!(problems.is_empty(), "{problems:#?}");
+    }
+
+    #[test]
+    fn every_store_crate_is_an_adapter() {
+        let all = adapters(&crate::root());
+        for store in [
+            "regstack-store-sqlite",
+            "regstack-store-pg",
+            "regstack-store-mongo",
+            SQL_LAYER,
+        ] {
+            assert!(
+                all.iter().any(|a| a == store),
+                "{store} missing from {all:?}"
+            );
+        }
+        assert!(!all.iter().any(|a| a == STORE_TESTS), "{all:?}");
+    }
+
+    #[test]
+    fn only_the_sql_stores_may_use_the_sql_layer() {
+        let dir = std::env::temp_dir().join(format!("regstack-tidy-sql-{}", std::process::id()));
+        let write = |krate: &str, deps: &str| {
+            let path = dir.join("crates").join(krate);
+            std::fs::create_dir_all(&path).unwrap();
+            std::fs::write(
+                path.join("Cargo.toml"),
+                format!(
+                    "[package]\nname = \"{krate}\"\n[dependencies]\n{deps}[lints]\nworkspace = true\n"
+                ),
+            )
+            .unwrap();
+        };
+        write("regstack-core", "");
+        write("regstack-store-sql", "regstack-core = \"0.1\"\n");
+        write(
+            "regstack-store-pg",
+            "regstack-core = \"0.1\"\nregstack-store-sql = \"0.1\"\n",
+        );
+        write(
+            "regstack-store-mongo",
+            "regstack-core = \"0.1\"\nregstack-store-sql = \"0.1\"\n",
+        );
+        write(
+            "regstack-store-sqlite",
+            "regstack-core = \"0.1\"\nregstack-store-pg = \"0.1\"\n",
+        );
+        let problems: Vec<String> = check(&dir)
+            .into_iter()
+            .filter(|p| p.starts_with("adapter"))
+            .collect();
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(problems.len(), 2, "{problems:#?}");
+        assert!(problems[0].contains("`regstack-store-mongo` depends on `regstack-store-sql`"));
+        assert!(problems[1].contains("`regstack-store-sqlite` depends on `regstack-store-pg`"));
     }
 
     #[test]

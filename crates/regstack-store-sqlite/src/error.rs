@@ -18,21 +18,4 @@ impl From<Error> for StoreError {
     }
 }
 
-/// Map a driver error: a unique-constraint violation becomes [`StoreError::Conflict`] naming
-/// `what`, a value that cannot be decoded becomes [`StoreError::Corrupt`], anything else
-/// [`StoreError::Backend`]. Every query of this crate goes through here.
-pub(crate) fn store_err(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
-    move |e| {
-        if e.as_database_error()
-            .is_some_and(|d| d.is_unique_violation())
-        {
-            return StoreError::Conflict(what);
-        }
-        match e {
-            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
-                StoreError::Corrupt(format!("{what}: {e}"))
-            }
-            e => StoreError::backend(e),
-        }
-    }
-}
+pub(crate) use regstack_store_sql::store_err;

@@ -1,13 +1,10 @@
 #![doc = include_str!("../README.md")]
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use regstack_core::store::{
-    Backend, RevocationStore, SchemaStatus, StoreResult, Stores, UserStore,
-};
+use regstack_core::store::{Backend, SchemaStatus, StoreResult, Stores};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
@@ -17,20 +14,32 @@ use crate::readers::Readers;
 
 pub use sqlx;
 
+mod dialect;
 mod error;
 mod readers;
-mod repos;
 mod schema;
+mod sessions;
 mod time;
 mod url;
 
 pub use crate::error::Error;
-pub use crate::repos::{
-    SqliteLoginAttempts, SqliteMfaCodes, SqliteOAuthIdentities, SqliteOAuthStates, SqlitePending,
-    SqliteRevocations, SqliteUsers,
-};
 pub use crate::schema::{HEAD_REVISION, REVISIONS, Revision};
 pub use crate::url::{Location, parse_url};
+
+/// The `users` table.
+pub type SqliteUsers = regstack_store_sql::Users<SqliteBackend>;
+/// The `pending_registrations` table.
+pub type SqlitePending = regstack_store_sql::Pending<SqliteBackend>;
+/// The `token_blacklist` table.
+pub type SqliteRevocations = regstack_store_sql::Revocations<SqliteBackend>;
+/// The `login_attempts` table.
+pub type SqliteLoginAttempts = regstack_store_sql::LoginAttempts<SqliteBackend>;
+/// The `mfa_codes` table.
+pub type SqliteMfaCodes = regstack_store_sql::MfaCodes<SqliteBackend>;
+/// The `oauth_identities` table.
+pub type SqliteOAuthIdentities = regstack_store_sql::OAuthIdentities<SqliteBackend>;
+/// The `oauth_states` table.
+pub type SqliteOAuthStates = regstack_store_sql::OAuthStates<SqliteBackend>;
 
 /// How long a connection waits for a lock held by another process before failing.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -203,51 +212,37 @@ impl SqliteBackend {
 
     /// The `users` repository.
     pub fn users(&self) -> SqliteUsers {
-        SqliteUsers {
-            pools: self.pools.clone(),
-        }
+        SqliteUsers::new(self.clone())
     }
 
     /// The `pending_registrations` repository.
     pub fn pending(&self) -> SqlitePending {
-        SqlitePending {
-            pools: self.pools.clone(),
-        }
+        SqlitePending::new(self.clone())
     }
 
     /// The `token_blacklist` repository.
     pub fn revocations(&self) -> SqliteRevocations {
-        SqliteRevocations {
-            pools: self.pools.clone(),
-        }
+        SqliteRevocations::new(self.clone())
     }
 
     /// The `login_attempts` repository.
     pub fn login_attempts(&self) -> SqliteLoginAttempts {
-        SqliteLoginAttempts {
-            pools: self.pools.clone(),
-        }
+        SqliteLoginAttempts::new(self.clone())
     }
 
     /// The `mfa_codes` repository.
     pub fn mfa_codes(&self) -> SqliteMfaCodes {
-        SqliteMfaCodes {
-            pools: self.pools.clone(),
-        }
+        SqliteMfaCodes::new(self.clone())
     }
 
     /// The `oauth_identities` repository.
     pub fn oauth_identities(&self) -> SqliteOAuthIdentities {
-        SqliteOAuthIdentities {
-            pools: self.pools.clone(),
-        }
+        SqliteOAuthIdentities::new(self.clone())
     }
 
     /// The `oauth_states` repository.
     pub fn oauth_states(&self) -> SqliteOAuthStates {
-        SqliteOAuthStates {
-            pools: self.pools.clone(),
-        }
+        SqliteOAuthStates::new(self.clone())
     }
 }
 
@@ -258,22 +253,9 @@ impl Backend for SqliteBackend {
     }
 
     fn stores(&self) -> Stores {
-        let users: Arc<dyn UserStore> = Arc::new(self.users());
-        let revocations: Arc<dyn RevocationStore> = Arc::new(self.revocations());
-        Stores {
-            sessions: Some(Arc::new(repos::sessions(
-                self.pools.clone(),
-                users.clone(),
-                revocations.clone(),
-            ))),
-            users,
-            pending: Arc::new(self.pending()),
-            revocations,
-            login_attempts: Arc::new(self.login_attempts()),
-            mfa_codes: Arc::new(self.mfa_codes()),
-            oauth_identities: Arc::new(self.oauth_identities()),
-            oauth_states: Arc::new(self.oauth_states()),
-        }
+        regstack_store_sql::stores(self, |users, revocations| {
+            sessions::sessions(self.pools.clone(), users, revocations)
+        })
     }
 
     async fn install_schema(&self) -> StoreResult<()> {

@@ -29,16 +29,17 @@ pub(crate) enum Readers {
 }
 
 #[derive(Debug)]
-pub(crate) struct OwnReaders {
+pub struct OwnReaders {
     idle: Mutex<Vec<SqliteConnection>>,
     slots: Arc<Semaphore>,
     options: SqliteConnectOptions,
     acquire_timeout: Duration,
 }
 
-/// A connection for one read; derefs to the connection.
+/// A connection for one read; derefs to the connection. (Public only as the reader type of
+/// the backend's `regstack_store_sql::Connections`; nothing outside this crate can name it.)
 #[derive(Debug)]
-pub(crate) enum ReadConn {
+pub enum ReadConn {
     Pooled(PoolConnection<Sqlite>),
     Own {
         conn: Option<SqliteConnection>,
@@ -107,16 +108,7 @@ impl ReadConn {
     /// error) closes this connection instead of putting it back.
     pub(crate) fn checked<T>(&mut self, r: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
         if let (Err(e), ReadConn::Own { conn, .. }) = (&r, &mut *self)
-            && !matches!(
-                e,
-                sqlx::Error::Database(_)
-                    | sqlx::Error::RowNotFound
-                    | sqlx::Error::ColumnDecode { .. }
-                    | sqlx::Error::ColumnNotFound(_)
-                    | sqlx::Error::ColumnIndexOutOfBounds { .. }
-                    | sqlx::Error::Decode(_)
-                    | sqlx::Error::TypeNotFound { .. }
-            )
+            && regstack_store_sql::is_connection_failure(e)
         {
             // Dropped without being put back: sqlx shuts its worker down.
             conn.take();
