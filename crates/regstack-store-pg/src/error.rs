@@ -22,29 +22,6 @@ impl From<Error> for StoreError {
     }
 }
 
-/// SQLSTATE `unique_violation`.
-const UNIQUE_VIOLATION: &str = "23505";
-
-/// Whether `e` is a unique-constraint violation (SQLSTATE `23505`).
-pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
-    e.as_database_error()
-        .is_some_and(|d| d.code().as_deref() == Some(UNIQUE_VIOLATION))
-}
-
-/// Map a driver error: a unique-constraint violation (SQLSTATE `23505`) becomes
-/// [`StoreError::Conflict`] naming `what`, a value that cannot be decoded becomes
-/// [`StoreError::Corrupt`], anything else [`StoreError::Backend`]. Every query of this crate
-/// goes through here.
-pub(crate) fn store_err(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
-    move |e| {
-        if is_unique_violation(&e) {
-            return StoreError::Conflict(what);
-        }
-        match e {
-            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
-                StoreError::Corrupt(format!("{what}: {e}"))
-            }
-            e => StoreError::backend(e),
-        }
-    }
-}
+/// Driver errors become [`StoreError`]s in the shared SQL layer: sqlx reports SQLSTATE `23505`
+/// as a unique violation, which becomes [`StoreError::Conflict`].
+pub(crate) use regstack_store_sql::store_err;

@@ -1,29 +1,39 @@
 #![doc = include_str!("../README.md")]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use regstack_core::store::{
-    Backend, RevocationStore, SchemaStatus, StoreResult, Stores, UserStore,
-};
+use regstack_core::store::{Backend, SchemaStatus, StoreResult, Stores};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
 pub use sqlx;
 
+mod dialect;
 mod error;
-mod repos;
 mod schema;
+mod sessions;
 mod url;
 
+pub use crate::dialect::PENDING_LOCK_CLASS;
 pub use crate::error::Error;
-pub use crate::repos::{
-    PENDING_LOCK_CLASS, PgLoginAttempts, PgMfaCodes, PgOAuthIdentities, PgOAuthStates, PgPending,
-    PgRevocations, PgUsers,
-};
 pub use crate::schema::{HEAD_REVISION, REVISIONS, Revision, SCHEMA_LOCK_KEY};
 pub use crate::url::{SCHEMES, connect_options};
+
+/// The `users` table.
+pub type PgUsers = regstack_store_sql::Users<PgBackend>;
+/// The `pending_registrations` table.
+pub type PgPending = regstack_store_sql::Pending<PgBackend>;
+/// The `token_blacklist` table.
+pub type PgRevocations = regstack_store_sql::Revocations<PgBackend>;
+/// The `login_attempts` table.
+pub type PgLoginAttempts = regstack_store_sql::LoginAttempts<PgBackend>;
+/// The `mfa_codes` table.
+pub type PgMfaCodes = regstack_store_sql::MfaCodes<PgBackend>;
+/// The `oauth_identities` table.
+pub type PgOAuthIdentities = regstack_store_sql::OAuthIdentities<PgBackend>;
+/// The `oauth_states` table.
+pub type PgOAuthStates = regstack_store_sql::OAuthStates<PgBackend>;
 
 /// Pool size of [`PgBackend::connect`]: at most this many connections per backend (so per
 /// server process). regstack 0.9.3 ran on SQLAlchemy's default pool, 5 connections plus 10
@@ -86,51 +96,37 @@ impl PgBackend {
 
     /// The `users` repository.
     pub fn users(&self) -> PgUsers {
-        PgUsers {
-            pool: self.pool.clone(),
-        }
+        PgUsers::new(self.clone())
     }
 
     /// The `pending_registrations` repository.
     pub fn pending(&self) -> PgPending {
-        PgPending {
-            pool: self.pool.clone(),
-        }
+        PgPending::new(self.clone())
     }
 
     /// The `token_blacklist` repository.
     pub fn revocations(&self) -> PgRevocations {
-        PgRevocations {
-            pool: self.pool.clone(),
-        }
+        PgRevocations::new(self.clone())
     }
 
     /// The `login_attempts` repository.
     pub fn login_attempts(&self) -> PgLoginAttempts {
-        PgLoginAttempts {
-            pool: self.pool.clone(),
-        }
+        PgLoginAttempts::new(self.clone())
     }
 
     /// The `mfa_codes` repository.
     pub fn mfa_codes(&self) -> PgMfaCodes {
-        PgMfaCodes {
-            pool: self.pool.clone(),
-        }
+        PgMfaCodes::new(self.clone())
     }
 
     /// The `oauth_identities` repository.
     pub fn oauth_identities(&self) -> PgOAuthIdentities {
-        PgOAuthIdentities {
-            pool: self.pool.clone(),
-        }
+        PgOAuthIdentities::new(self.clone())
     }
 
     /// The `oauth_states` repository.
     pub fn oauth_states(&self) -> PgOAuthStates {
-        PgOAuthStates {
-            pool: self.pool.clone(),
-        }
+        PgOAuthStates::new(self.clone())
     }
 }
 
@@ -141,22 +137,9 @@ impl Backend for PgBackend {
     }
 
     fn stores(&self) -> Stores {
-        let users: Arc<dyn UserStore> = Arc::new(self.users());
-        let revocations: Arc<dyn RevocationStore> = Arc::new(self.revocations());
-        Stores {
-            sessions: Some(Arc::new(repos::sessions(
-                self.pool.clone(),
-                users.clone(),
-                revocations.clone(),
-            ))),
-            users,
-            pending: Arc::new(self.pending()),
-            revocations,
-            login_attempts: Arc::new(self.login_attempts()),
-            mfa_codes: Arc::new(self.mfa_codes()),
-            oauth_identities: Arc::new(self.oauth_identities()),
-            oauth_states: Arc::new(self.oauth_states()),
-        }
+        regstack_store_sql::stores(self, |users, revocations| {
+            sessions::sessions(self.pool.clone(), users, revocations)
+        })
     }
 
     async fn install_schema(&self) -> StoreResult<()> {
