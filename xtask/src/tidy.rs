@@ -97,6 +97,7 @@ pub fn check(root: &Path) -> Vec<String> {
             Err(e) => problems.push(e),
         }
     }
+    problems.extend(http_layering(root));
     let crates_dir = root.join("crates");
     if let Ok(entries) = std::fs::read_dir(&crates_dir) {
         for entry in entries.flatten() {
@@ -120,6 +121,77 @@ pub fn check(root: &Path) -> Vec<String> {
         }
     }
     problems
+}
+
+/// Web frameworks `regstack-http` must never depend on: it is the layer they share.
+const HTTP_FORBIDDEN: &[&str] = &[
+    "axum",
+    "poem",
+    "poem-openapi",
+    "hyper",
+    "tower",
+    "tower-http",
+];
+
+/// What only `regstack-http` may write: status codes and `detail` bodies. A front end
+/// (`regstack-http-*`) that names one has grown an answer of its own.
+const FRONT_END_FORBIDDEN: &[&str] = &["StatusCode::", "\"detail\"", "status_mut("];
+
+/// `regstack-http` names no web framework, and the front ends write no status code or
+/// `detail` string.
+fn http_layering(root: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    match manifest(root, "regstack-http") {
+        Ok(m) => {
+            for dep in dependency_names(&m, "dependencies") {
+                if HTTP_FORBIDDEN.contains(&dep.as_str()) {
+                    problems.push(format!(
+                        "regstack-http depends on `{dep}`: the shared HTTP layer names no web framework"
+                    ));
+                }
+            }
+        }
+        Err(e) => problems.push(e),
+    }
+    let Ok(entries) = std::fs::read_dir(root.join("crates")) else {
+        return problems;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("regstack-http-") {
+            continue;
+        }
+        for file in rust_files(&entry.path().join("src")) {
+            let Ok(text) = std::fs::read_to_string(&file) else {
+                continue;
+            };
+            for needle in FRONT_END_FORBIDDEN {
+                if text.contains(needle) {
+                    problems.push(format!(
+                        "{} writes `{needle}`: status codes and `detail` strings are written only in regstack-http",
+                        file.display()
+                    ));
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// Every `.rs` file below `dir`.
+fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(rust_files(&path));
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -185,6 +257,35 @@ mod tests {
         assert_eq!(problems.len(), 2, "{problems:#?}");
         assert!(problems[0].contains("`regstack-store-mongo` depends on `regstack-store-sql`"));
         assert!(problems[1].contains("`regstack-store-sqlite` depends on `regstack-store-pg`"));
+    }
+
+    #[test]
+    fn a_status_code_in_a_front_end_is_reported() {
+        let dir = std::env::temp_dir().join(format!("regstack-tidy-http-{}", std::process::id()));
+        let glue = dir.join("crates").join("regstack-http-demo").join("src");
+        let http = dir.join("crates").join("regstack-http");
+        std::fs::create_dir_all(&glue).unwrap();
+        std::fs::create_dir_all(&http).unwrap();
+        std::fs::write(
+            glue.join("lib.rs"),
+            "fn f() { let _ = http::StatusCode::OK; }\n",
+        )
+        .unwrap();
+        std::fs::write(
+            http.join("Cargo.toml"),
+            "[package]\nname = \"regstack-http\"\n[dependencies]\naxum = \"0.8\"\n",
+        )
+        .unwrap();
+        let problems = http_layering(&dir);
+        std::fs::remove_dir_all(&dir).ok();
+        assert!(
+            problems.iter().any(|p| p.contains("StatusCode::")),
+            "{problems:#?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.contains("`axum`")),
+            "{problems:#?}"
+        );
     }
 
     #[test]

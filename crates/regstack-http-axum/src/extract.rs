@@ -1,37 +1,31 @@
 //! Extractors for bearer authentication, usable on a host's own routes:
-//! [`CurrentUser`] (401 as the spec says), [`Superuser`] (401/403) and [`OptionalUser`]
-//! (the same checks, but "no user" instead of any 401/403). Each asks the store once per
-//! extraction: a handler that needs the user twice takes it once.
+//! [`CurrentUser`] (401 as regstack 0.9.3 answers), [`Superuser`] (401/403) and
+//! [`OptionalUser`] (the same checks, but "no user" instead of any 401/403). Each asks the
+//! store once per extraction: a handler that needs the user twice takes it once.
 
 use axum::extract::{FromRef, FromRequestParts};
-use axum::http::HeaderMap;
-use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use regstack_core::flows::Authenticated;
-use regstack_core::{AuthFailure, Error, RegStack, User};
+use axum::response::{IntoResponse, Response};
+use regstack_core::{Error, RegStack, User};
+use regstack_http::ApiError;
 
-use crate::error::ApiError;
+/// Why an extractor refused a request: the answer `regstack-http` gives for it.
+#[derive(Debug)]
+pub struct Rejection(pub ApiError);
 
-/// The bearer token of an `Authorization` header, or why there is none usable.
-pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthFailure> {
-    let value = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or(AuthFailure::Missing)?;
-    let (scheme, token) = value.split_once(' ').ok_or(AuthFailure::Missing)?;
-    if scheme.is_empty() || token.is_empty() || !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(AuthFailure::Missing);
+impl From<ApiError> for Rejection {
+    fn from(e: ApiError) -> Self {
+        Rejection(e)
     }
-    Ok(token)
 }
 
-/// Authenticate the request's bearer token.
-pub async fn authenticate(rs: &RegStack, headers: &HeaderMap) -> Result<Authenticated, ApiError> {
-    let token = bearer_token(headers)?;
-    Ok(rs.authenticate(token).await?)
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        crate::into_response(self.0.into_reply())
+    }
 }
 
-/// The authenticated user; rejects with the 401s of `spec/http-api.md` §1.8.
+/// The authenticated user; rejects with the 401s of regstack 0.9.3.
 #[derive(Debug, Clone)]
 pub struct CurrentUser(pub User);
 
@@ -48,11 +42,11 @@ where
     S: Send + Sync,
     RegStack: FromRef<S>,
 {
-    type Rejection = ApiError;
+    type Rejection = Rejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let rs = RegStack::from_ref(state);
-        let auth = authenticate(&rs, &parts.headers).await?;
+        let auth = regstack_http::auth::authenticate(&rs, &parts.headers).await?;
         Ok(CurrentUser(auth.user))
     }
 }
@@ -62,13 +56,11 @@ where
     S: Send + Sync,
     RegStack: FromRef<S>,
 {
-    type Rejection = ApiError;
+    type Rejection = Rejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let CurrentUser(user) = CurrentUser::from_request_parts(parts, state).await?;
-        if !user.is_superuser {
-            return Err(Error::NotSuperuser.into());
-        }
+        let rs = RegStack::from_ref(state);
+        let user = regstack_http::admin::superuser(&rs, &parts.headers).await?;
         Ok(Superuser(user))
     }
 }
@@ -78,36 +70,13 @@ where
     S: Send + Sync,
     RegStack: FromRef<S>,
 {
-    type Rejection = ApiError;
+    type Rejection = Rejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match CurrentUser::from_request_parts(parts, state).await {
             Ok(CurrentUser(u)) => Ok(OptionalUser(Some(u))),
-            Err(ApiError::Core(Error::Auth(_))) => Ok(OptionalUser(None)),
+            Err(Rejection(ApiError::Core(Error::Auth(_)))) => Ok(OptionalUser(None)),
             Err(other) => Err(other),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::http::HeaderValue;
-
-    fn with(v: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(AUTHORIZATION, HeaderValue::from_str(v).unwrap());
-        h
-    }
-
-    #[test]
-    fn bearer_parsing() {
-        assert_eq!(bearer_token(&HeaderMap::new()), Err(AuthFailure::Missing));
-        assert_eq!(bearer_token(&with("")), Err(AuthFailure::Missing));
-        assert_eq!(bearer_token(&with("Bearer")), Err(AuthFailure::Missing));
-        assert_eq!(bearer_token(&with("Bearer ")), Err(AuthFailure::Missing));
-        assert_eq!(bearer_token(&with("Basic abc")), Err(AuthFailure::Missing));
-        assert_eq!(bearer_token(&with("bEaReR abc")), Ok("abc"));
-        assert_eq!(bearer_token(&with("Bearer  abc")), Ok(" abc"));
     }
 }

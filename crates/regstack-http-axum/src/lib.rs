@@ -1,57 +1,109 @@
 #![doc = include_str!("../README.md")]
 
-mod admin;
-pub mod body;
-pub mod error;
 pub mod extract;
-pub mod ratelimit;
-mod routes;
-pub mod wire;
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::Request;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, RawPathParams, Request, State};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::response::Response;
+use axum::routing::{MethodFilter, MethodRouter, get, on};
 use regstack_core::RegStack;
+use regstack_http::{Api, BodyTooLarge, Reply, RequestParts, Route, app as answers};
 
-pub use crate::error::ApiError;
-pub use crate::extract::{CurrentUser, OptionalUser, Superuser};
-pub use crate::routes::healthz;
+pub use crate::extract::{CurrentUser, OptionalUser, Rejection, Superuser};
 
 /// The axum version this crate is built with, so hosts can match it.
 pub use axum;
+/// The framework-neutral layer this crate mounts (route table, wire types, rate limits).
+pub use regstack_http;
+pub use regstack_http::{ApiError, ratelimit, wire};
 
-/// The router-relative paths of the JSON API mounted for this configuration.
+/// An answer of `regstack-http` as an axum response.
+pub fn into_response(reply: Reply) -> Response {
+    reply.map(Body::from)
+}
+
+/// The router-relative paths of the JSON API mounted for this configuration (each once).
 pub fn route_paths(rs: &RegStack) -> Vec<&'static str> {
-    let cfg = rs.config();
-    let mut paths = vec![
-        "/register",
-        "/verify",
-        "/resend-verification",
-        "/login",
-        "/login/mfa-confirm",
-        "/logout",
-        "/me",
-        "/change-password",
-        "/change-email",
-        "/confirm-email-change",
-        "/account",
-    ];
-    if cfg.enable_password_reset {
-        paths.extend(["/forgot-password", "/reset-password"]);
-    }
-    if cfg.enable_admin_router {
-        paths.extend(["/admin/stats", "/admin/users"]);
+    let mut paths: Vec<&'static str> = Vec::new();
+    for route in regstack_http::mounted_routes(rs.config()) {
+        if !paths.contains(&route.path) {
+            paths.push(route.path);
+        }
     }
     paths
 }
 
+fn method_filter(route: &Route) -> MethodFilter {
+    MethodFilter::try_from(route.method.clone()).unwrap_or(MethodFilter::POST)
+}
+
+/// Read the body (at most `limit` bytes) and hand the request to `regstack-http`.
+async fn serve(
+    api: Api,
+    route: &'static Route,
+    params: Vec<(String, String)>,
+    req: Request,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let bytes = if route.body {
+        axum::body::to_bytes(body, api.max_body_bytes())
+            .await
+            .map_err(|_| BodyTooLarge)
+    } else {
+        Ok(bytes::Bytes::new())
+    };
+    let request = RequestParts {
+        headers: parts.headers,
+        query: parts.uri.query().map(str::to_owned),
+        params,
+        peer,
+    };
+    let reply = api
+        .handle(
+            route,
+            request,
+            bytes.as_ref().map(|b| b.as_ref()).map_err(|e| *e),
+        )
+        .await;
+    into_response(reply)
+}
+
+fn endpoint(route: &'static Route) -> MethodRouter<Api> {
+    let filter = method_filter(route);
+    if route.path.contains('{') {
+        on(
+            filter,
+            move |State(api): State<Api>, params: RawPathParams, req: Request| async move {
+                let params = params
+                    .iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect();
+                serve(api, route, params, req).await
+            },
+        )
+    } else {
+        on(
+            filter,
+            move |State(api): State<Api>, req: Request| async move {
+                serve(api, route, Vec::new(), req).await
+            },
+        )
+    }
+}
+
 /// The JSON API with router-relative paths (`/login`, `/me`, ...), ready to be nested under
-/// `api_prefix` by a host. Routes are decided once, from the configuration.
+/// `api_prefix` by a host. Routes are decided once, from the configuration and the route
+/// table of `regstack-http`.
 ///
 /// # Panics
 ///
@@ -63,45 +115,26 @@ pub fn router(rs: RegStack) -> Router {
 
 /// [`router`], returning an invalid rate-limit configuration as an error.
 pub fn try_router(rs: RegStack) -> Result<Router, ratelimit::RateLimitConfigError> {
-    let limits = Arc::new(ratelimit::RouteLimits::from_config(rs.config())?);
-    let cfg = rs.config();
-    let mut r = Router::new()
-        .route("/register", post(routes::register))
-        .route("/verify", post(routes::verify))
-        .route("/resend-verification", post(routes::resend_verification))
-        .route("/login", post(routes::login))
-        .route("/login/mfa-confirm", post(routes::login_mfa_confirm))
-        .route("/logout", post(routes::logout))
-        .route("/me", get(routes::me).patch(routes::patch_me))
-        .route("/change-password", post(routes::change_password))
-        .route("/change-email", post(routes::change_email))
-        .route("/confirm-email-change", post(routes::confirm_email_change))
-        .route("/account", delete(routes::delete_account));
-    if cfg.enable_password_reset {
-        r = r
-            .route("/forgot-password", post(routes::forgot_password))
-            .route("/reset-password", post(routes::reset_password));
+    let api = Api::new(rs.clone())?;
+    let mut by_path: BTreeMap<&'static str, MethodRouter<Api>> = BTreeMap::new();
+    for route in regstack_http::mounted_routes(rs.config()) {
+        let added = endpoint(route);
+        let merged = match by_path.remove(route.path) {
+            Some(existing) => existing.merge(added),
+            None => added,
+        };
+        by_path.insert(route.path, merged);
     }
-    if cfg.enable_admin_router {
-        r = r
-            .route("/admin/stats", get(admin::stats))
-            .route("/admin/users", get(admin::list_users))
-            .route(
-                "/admin/users/{user_id}",
-                get(admin::get_user)
-                    .patch(admin::patch_user)
-                    .delete(admin::delete_user),
-            )
-            .route(
-                "/admin/users/{user_id}/resend-verification",
-                post(admin::resend_verification),
-            )
-            .route(
-                "/admin/pending/{email}/promote",
-                post(admin::promote_pending),
-            );
+    let mut r = Router::new();
+    for (path, methods) in by_path {
+        r = r.route(path, methods);
     }
-    Ok(r.layer(axum::Extension(limits)).with_state(rs))
+    Ok(r.with_state(api))
+}
+
+/// `GET /healthz`: 200 while the database answers, 503 otherwise.
+pub async fn healthz(State(rs): State<RegStack>) -> Response {
+    into_response(answers::healthz(&rs).await)
 }
 
 /// A complete application: the JSON API under `api_prefix`, `GET /healthz`, and the
@@ -112,15 +145,11 @@ pub fn try_router(rs: RegStack) -> Result<Router, ratelimit::RateLimitConfigErro
 /// Like [`router`], on an invalid rate-limit configuration.
 pub fn app(rs: RegStack) -> Router {
     let prefix = rs.config().api_prefix().to_owned();
-    let known: Arc<Vec<String>> = Arc::new(
-        route_paths(&rs)
-            .into_iter()
-            .map(|p| format!("{prefix}{p}"))
-            .chain(std::iter::once("/healthz".to_owned()))
-            .collect(),
-    );
+    let known: Arc<Vec<String>> = Arc::new(answers::known_paths(&rs));
     let api = router(rs.clone());
-    let base = Router::new().route("/healthz", get(healthz)).with_state(rs);
+    let base = Router::new()
+        .route(answers::HEALTHZ, get(healthz))
+        .with_state(rs.clone());
     let mounted = if prefix.is_empty() || prefix == "/" {
         base.merge(api)
     } else {
@@ -128,64 +157,30 @@ pub fn app(rs: RegStack) -> Router {
     };
     mounted
         .fallback(move |req: Request| fallback(known.clone(), req))
-        .layer(middleware::from_fn(json_405))
+        .layer(middleware::from_fn_with_state(rs, json_405))
 }
 
-/// 404 `{"detail":"Not Found"}`, or 307 to the same URL without a trailing slash when that
+/// The JSON 404, or 307 to the same URL without a trailing slash when that
 /// names a route.
 async fn fallback(known: Arc<Vec<String>>, req: Request) -> Response {
-    let path = req.uri().path();
-    if path.len() > 1 && path.ends_with('/') {
-        let trimmed = path.trim_end_matches('/');
-        if known.iter().any(|k| k == trimmed) {
-            let host = req
-                .headers()
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("localhost");
-            let query = req
-                .uri()
-                .query()
-                .map(|q| format!("?{q}"))
-                .unwrap_or_default();
-            let location = format!("http://{host}{trimmed}{query}");
-            if let Ok(v) = HeaderValue::from_str(&location) {
-                return (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, v)]).into_response();
-            }
-        }
-    }
-    error::detail(StatusCode::NOT_FOUND, "Not Found")
+    into_response(answers::not_found(
+        req.uri().path(),
+        req.uri().query(),
+        req.headers(),
+        &known,
+    ))
 }
 
-/// Give axum's bare 405 (which keeps its `Allow` header) the JSON body of 0.9.3.
-async fn json_405(req: Request, next: Next) -> Response {
+/// Give axum's bare 405 the JSON body and `Allow` header of 0.9.3 (the methods come from the
+/// route table).
+async fn json_405(State(rs): State<RegStack>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
     let resp = next.run(req).await;
-    if resp.status() != StatusCode::METHOD_NOT_ALLOWED
-        || resp.headers().contains_key(header::CONTENT_TYPE)
-    {
-        return resp;
-    }
-    let (mut parts, _) = resp.into_parts();
-    // Starlette's form: `GET, PATCH` (HEAD is implicit in axum, not offered by 0.9.3).
-    if let Some(allow) = parts
-        .headers
-        .get(header::ALLOW)
-        .and_then(|v| v.to_str().ok())
-    {
-        let methods: Vec<&str> = allow
-            .split(',')
-            .map(str::trim)
-            .filter(|m| !m.is_empty() && *m != "HEAD")
-            .collect();
-        if let Ok(v) = HeaderValue::from_str(&methods.join(", ")) {
-            parts.headers.insert(header::ALLOW, v);
+    if answers::is_bare_405(resp.status(), resp.headers()) {
+        let methods = answers::allowed_methods(rs.config(), &path);
+        if !methods.is_empty() {
+            return into_response(answers::method_not_allowed(&methods));
         }
     }
-    let body = error::detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
-    let (body_parts, body) = body.into_parts();
-    parts.headers.remove(header::CONTENT_LENGTH);
-    for (k, v) in &body_parts.headers {
-        parts.headers.insert(k, v.clone());
-    }
-    Response::from_parts(parts, body)
+    resp
 }

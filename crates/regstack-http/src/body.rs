@@ -1,14 +1,13 @@
-//! Request bodies the way FastAPI reads them: content-type rules, a size limit, the
-//! `json_invalid` / `missing` / `model_attributes_type` errors, and field validation that
-//! produces the pydantic-style 422 envelope (`spec/http-api.md` §1.4–§1.7).
+//! Request bodies the way FastAPI reads them: content-type rules, the `json_invalid` /
+//! `missing` / `model_attributes_type` errors, and field validation that produces the
+//! pydantic-style 422 envelope (regstack 0.9.3's HTTP contract). A front end reads the body
+//! (refusing more than `max_body_bytes` with [`ApiError::PayloadTooLarge`]) and hands the bytes
+//! and the `Content-Type` to [`JsonBody::parse`].
 
-use axum::extract::{FromRequest, Request};
-use axum::http::header::CONTENT_TYPE;
 use regstack_core::email_address;
 use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
-use regstack_core::RegStack;
 
 /// One entry of the 422 `detail` list.
 #[derive(Debug, Clone)]
@@ -94,43 +93,30 @@ fn eof_offset(text: &str) -> usize {
     open.unwrap_or_else(|| text.chars().count())
 }
 
-impl<S> FromRequest<S> for JsonBody
-where
-    S: Send + Sync,
-    RegStack: axum::extract::FromRef<S>,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let limit = <RegStack as axum::extract::FromRef<S>>::from_ref(state)
-            .config()
-            .max_body_bytes;
-        let content_type = req
-            .headers()
-            .get(CONTENT_TYPE)
-            .map(|v| v.to_str().unwrap_or("\u{0}").to_owned());
-        let bytes = axum::body::to_bytes(req.into_body(), limit)
-            .await
-            .map_err(|_| ApiError::PayloadTooLarge)?;
+impl JsonBody {
+    /// Parse a request body read in full: an empty body or JSON `null` is no body; a body
+    /// whose `Content-Type` is present and not JSON goes to validation as text (refused there
+    /// as a non-object); malformed JSON is a 422 `json_invalid` at Python's position.
+    pub fn parse(content_type: Option<&http::HeaderValue>, bytes: &[u8]) -> Result<Self, ApiError> {
         if let Some(ct) = content_type
-            && !is_json_content_type(&ct)
+            && !is_json_content_type(ct.to_str().unwrap_or("\u{0}"))
         {
             if bytes.is_empty() {
                 return Ok(JsonBody(None));
             }
             // Not JSON: the raw text goes to validation, which refuses it as a non-object.
             return Ok(JsonBody(Some(Value::from(
-                String::from_utf8_lossy(&bytes).into_owned(),
+                String::from_utf8_lossy(bytes).into_owned(),
             ))));
         }
         if bytes.is_empty() {
             return Ok(JsonBody(None));
         }
-        match serde_json::from_slice::<Value>(&bytes) {
+        match serde_json::from_slice::<Value>(bytes) {
             Ok(Value::Null) => Ok(JsonBody(None)),
             Ok(v) => Ok(JsonBody(Some(v))),
             Err(e) => {
-                let text = String::from_utf8_lossy(&bytes);
+                let text = String::from_utf8_lossy(bytes);
                 let pos = if e.is_eof() {
                     eof_offset(&text)
                 } else {

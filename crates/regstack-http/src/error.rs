@@ -1,13 +1,14 @@
-//! Every error answer of the JSON API: the one place where core outcomes become status codes
-//! and the exact `detail` strings of `spec/http-api.md` §5.
+//! Every error answer of the JSON API: the one place where core outcomes become status codes,
+//! headers and the exact `detail` strings of regstack 0.9.3. One exhaustive `match` over
+//! [`regstack_core::Error`]: a new outcome without a mapping does not compile.
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
 use regstack_core::password::HashError;
 use regstack_core::{AuthFailure, Error, MfaFailure};
 use serde_json::{Value, json};
 
 use crate::body::ValidationItem;
+use crate::reply::{Reply, detail, internal_error, with_retry_after};
 
 /// An error answer.
 #[derive(Debug)]
@@ -18,8 +19,6 @@ pub enum ApiError {
     Validation(Vec<ValidationItem>),
     /// 413: the body exceeds `max_body_bytes`.
     PayloadTooLarge,
-    /// Any `{"detail": ...}` answer with a fixed status.
-    Detail(StatusCode, String),
     /// 429 from a per-route IP limit.
     RateLimited(crate::ratelimit::RateLimited),
 }
@@ -36,21 +35,6 @@ impl From<AuthFailure> for ApiError {
     }
 }
 
-/// `{"detail": detail}` with `status`.
-pub fn detail(status: StatusCode, detail: impl Into<String>) -> Response {
-    (status, axum::Json(json!({ "detail": detail.into() }))).into_response()
-}
-
-/// The plain-text 500 of Starlette.
-pub fn internal_error() -> Response {
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        "Internal Server Error",
-    )
-        .into_response()
-}
-
 /// The 422 item of a refused `full_name` (`value_error` at `["body", "full_name"]`).
 pub fn full_name_item(reason: &'static str, input: Value) -> ValidationItem {
     ValidationItem {
@@ -62,15 +46,8 @@ pub fn full_name_item(reason: &'static str, input: Value) -> ValidationItem {
     }
 }
 
-/// `resp` with a `Retry-After` of `seconds`.
-fn with_retry_after(mut resp: Response, seconds: u64) -> Response {
-    resp.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
-    resp
-}
-
 /// The 401 of bearer authentication for one failure.
-fn auth_response(f: AuthFailure) -> Response {
+fn auth_response(f: AuthFailure) -> Reply {
     let (text, challenge) = match f {
         AuthFailure::Missing => ("Authentication required.", true),
         AuthFailure::InvalidToken => ("Invalid or expired token.", true),
@@ -105,7 +82,7 @@ pub fn wrong_code(n: i32) -> String {
     }
 }
 
-fn core_response(e: Error) -> Response {
+fn core_response(e: Error) -> Reply {
     use StatusCode as S;
     match e {
         Error::RegistrationDisabled => detail(S::FORBIDDEN, "Registration is disabled."),
@@ -153,11 +130,10 @@ fn core_response(e: Error) -> Response {
         Error::TokenAccountMismatch => {
             detail(S::BAD_REQUEST, "Token does not match an active account.")
         }
-        Error::InvalidFullName(reason) => (
+        Error::InvalidFullName(reason) => crate::reply::json(
             S::UNPROCESSABLE_ENTITY,
-            axum::Json(json!({ "detail": [full_name_item(reason, Value::Null).to_json()] })),
-        )
-            .into_response(),
+            &json!({ "detail": [full_name_item(reason, Value::Null).to_json()] }),
+        ),
         Error::NoPasswordSet => detail(
             S::BAD_REQUEST,
             "No password set on this account. Use forgot-password to set one before changing account details.",
@@ -203,23 +179,19 @@ fn core_response(e: Error) -> Response {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The answer: status, headers and body.
+    pub fn into_reply(self) -> Reply {
         match self {
             ApiError::Core(e) => core_response(e),
             ApiError::Validation(items) => {
                 let list: Vec<Value> = items.iter().map(ValidationItem::to_json).collect();
-                (
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    axum::Json(json!({ "detail": list })),
-                )
-                    .into_response()
+                crate::reply::json(StatusCode::UNPROCESSABLE_ENTITY, &json!({ "detail": list }))
             }
             ApiError::PayloadTooLarge => {
                 detail(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large.")
             }
-            ApiError::Detail(status, text) => detail(status, text),
-            ApiError::RateLimited(r) => r.into_response(),
+            ApiError::RateLimited(r) => r.into_reply(),
         }
     }
 }

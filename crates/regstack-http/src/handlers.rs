@@ -1,21 +1,19 @@
-//! The handlers of the JSON API. Each one validates its body, calls one core flow and renders
-//! the outcome; no business rule lives here.
+//! The handlers of the JSON API. Each one authenticates where the route asks, validates its
+//! body, counts the request in the route's rate limit, calls one core flow and renders the
+//! outcome; no business rule lives here. Front ends reach them through [`crate::dispatch`].
 
-use axum::Json;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use regstack_core::RegStack;
+use http::StatusCode;
 use regstack_core::flows::{LoginOutcome, RegisterInput, Registered};
 use serde_json::json;
 
-use crate::body::{Fields, JsonBody, Schema, validate};
+use crate::Request;
+use crate::auth::authenticate;
+use crate::body::{Fields, Schema, validate};
 use crate::error::ApiError;
-use crate::extract::{CurrentUser, authenticate};
-use crate::ratelimit::RateLimit;
+use crate::reply::{Reply, json as reply_json, no_store, ok};
 use crate::wire::{MessageResponse, TokenResponse, UserPublic, isoformat};
 
-type ApiResult = Result<Response, ApiError>;
+type ApiResult = Result<Reply, ApiError>;
 
 struct RegisterReq {
     email: String,
@@ -37,13 +35,12 @@ impl Schema for RegisterReq {
     }
 }
 
-pub(crate) async fn register(
-    State(rs): State<RegStack>,
-    rl: RateLimit,
-    body: JsonBody,
-) -> ApiResult {
+pub(crate) async fn register(req: Request) -> ApiResult {
+    let Request {
+        rs, body, rate: rl, ..
+    } = req;
     let req: RegisterReq = validate(body)?;
-    rl.check("/register")?;
+    rl.check()?;
     let outcome = rs
         .register(RegisterInput {
             email: req.email,
@@ -52,18 +49,15 @@ pub(crate) async fn register(
         })
         .await?;
     Ok(match outcome {
-        Registered::Pending { email, expires_at } => (
+        Registered::Pending { email, expires_at } => reply_json(
             StatusCode::CREATED,
-            Json(json!({
+            &json!({
                 "status": "pending_verification",
                 "email": email,
                 "expires_at": isoformat(&expires_at),
-            })),
-        )
-            .into_response(),
-        Registered::Created(user) => {
-            (StatusCode::CREATED, Json(UserPublic::from(&user))).into_response()
-        }
+            }),
+        ),
+        Registered::Created(user) => reply_json(StatusCode::CREATED, &UserPublic::from(&user)),
     })
 }
 
@@ -80,11 +74,14 @@ impl Schema for TokenReq {
     }
 }
 
-pub(crate) async fn verify(State(rs): State<RegStack>, rl: RateLimit, body: JsonBody) -> ApiResult {
+pub(crate) async fn verify(req: Request) -> ApiResult {
+    let Request {
+        rs, body, rate: rl, ..
+    } = req;
     let req: TokenReq = validate(body)?;
-    rl.check("/verify")?;
+    rl.check()?;
     let user = rs.verify(&req.token).await?;
-    Ok(Json(UserPublic::from(&user)).into_response())
+    Ok(ok(&UserPublic::from(&user)))
 }
 
 struct EmailReq {
@@ -100,21 +97,19 @@ impl Schema for EmailReq {
     }
 }
 
-pub(crate) async fn resend_verification(
-    State(rs): State<RegStack>,
-    rl: RateLimit,
-    body: JsonBody,
-) -> ApiResult {
+pub(crate) async fn resend_verification(req: Request) -> ApiResult {
+    let Request {
+        rs, body, rate: rl, ..
+    } = req;
     let req: EmailReq = validate(body)?;
-    rl.check("/resend-verification")?;
+    rl.check()?;
     rs.resend_verification(req.email);
-    Ok((
+    Ok(reply_json(
         StatusCode::ACCEPTED,
-        Json(MessageResponse {
+        &MessageResponse {
             message: "If a pending registration exists, a new email has been sent.",
-        }),
-    )
-        .into_response())
+        },
+    ))
 }
 
 struct LoginReq {
@@ -134,48 +129,31 @@ impl Schema for LoginReq {
     }
 }
 
-fn token_response(access_token: String, expires_in: i64) -> Response {
-    no_store(
-        Json(TokenResponse {
-            access_token,
-            token_type: "bearer",
-            expires_in,
-        })
-        .into_response(),
-    )
+fn token_response(access_token: String, expires_in: i64) -> Reply {
+    no_store(ok(&TokenResponse {
+        access_token,
+        token_type: "bearer",
+        expires_in,
+    }))
 }
 
-/// A response carrying a credential: no cache (browser, proxy) may keep it.
-fn no_store(mut resp: Response) -> Response {
-    let headers = resp.headers_mut();
-    headers.insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
-    );
-    headers.insert(
-        axum::http::header::PRAGMA,
-        axum::http::HeaderValue::from_static("no-cache"),
-    );
-    resp
-}
-
-pub(crate) async fn login(State(rs): State<RegStack>, rl: RateLimit, body: JsonBody) -> ApiResult {
+pub(crate) async fn login(req: Request) -> ApiResult {
+    let Request {
+        rs, body, rate: rl, ..
+    } = req;
     let req: LoginReq = validate(body)?;
-    rl.check("/login")?;
+    rl.check()?;
     Ok(match rs.login(&req.email, &req.password).await? {
         LoginOutcome::Token(t) => token_response(t.access_token, t.expires_in),
         LoginOutcome::MfaRequired {
             mfa_pending_token,
             expires_in,
-        } => no_store(
-            Json(json!({
-                "status": "mfa_required",
-                "mfa_pending_token": mfa_pending_token,
-                "expires_in": expires_in,
-                "delivery": "sms",
-            }))
-            .into_response(),
-        ),
+        } => no_store(ok(&json!({
+            "status": "mfa_required",
+            "mfa_pending_token": mfa_pending_token,
+            "expires_in": expires_in,
+            "delivery": "sms",
+        }))),
     })
 }
 
@@ -196,30 +174,30 @@ impl Schema for MfaConfirmReq {
     }
 }
 
-pub(crate) async fn login_mfa_confirm(
-    State(rs): State<RegStack>,
-    rl: RateLimit,
-    body: JsonBody,
-) -> ApiResult {
+pub(crate) async fn login_mfa_confirm(req: Request) -> ApiResult {
+    let Request {
+        rs, body, rate: rl, ..
+    } = req;
     let req: MfaConfirmReq = validate(body)?;
-    rl.check("/login/mfa-confirm")?;
+    rl.check()?;
     let t = rs
         .login_mfa_confirm(&req.mfa_pending_token, &req.code)
         .await?;
     Ok(token_response(t.access_token, t.expires_in))
 }
 
-pub(crate) async fn logout(State(rs): State<RegStack>, headers: HeaderMap) -> ApiResult {
+pub(crate) async fn logout(req: Request) -> ApiResult {
+    let Request { rs, headers, .. } = req;
     let auth = authenticate(&rs, &headers).await?;
     rs.logout(&auth).await?;
-    Ok(Json(MessageResponse {
+    Ok(ok(&MessageResponse {
         message: "Logged out.",
-    })
-    .into_response())
+    }))
 }
 
-pub(crate) async fn me(CurrentUser(user): CurrentUser) -> Response {
-    Json(UserPublic::from(&user)).into_response()
+pub(crate) async fn me(req: Request) -> ApiResult {
+    let auth = authenticate(&req.rs, &req.headers).await?;
+    Ok(ok(&UserPublic::from(&auth.user)))
 }
 
 struct ProfileReq {
@@ -235,28 +213,14 @@ impl Schema for ProfileReq {
     }
 }
 
-pub(crate) async fn patch_me(
-    State(rs): State<RegStack>,
-    headers: HeaderMap,
-    body: JsonBody,
-) -> ApiResult {
+pub(crate) async fn patch_me(req: Request) -> ApiResult {
+    let Request {
+        rs, headers, body, ..
+    } = req;
     let auth = authenticate(&rs, &headers).await?;
     let req: ProfileReq = validate(body)?;
     let user = rs.update_profile(&auth.user, req.full_name).await?;
-    Ok(Json(UserPublic::from(&user)).into_response())
-}
-
-/// `GET /healthz`: 200 while the database answers, 503 otherwise.
-pub async fn healthz(State(rs): State<RegStack>) -> Response {
-    if rs.healthy().await {
-        Json(json!({ "status": "ok" })).into_response()
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "unavailable" })),
-        )
-            .into_response()
-    }
+    Ok(ok(&UserPublic::from(&user)))
 }
 
 struct ChangePasswordReq {
@@ -276,21 +240,22 @@ impl Schema for ChangePasswordReq {
     }
 }
 
-pub(crate) async fn change_password(
-    State(rs): State<RegStack>,
-    headers: HeaderMap,
-    rl: RateLimit,
-    body: JsonBody,
-) -> ApiResult {
+pub(crate) async fn change_password(req: Request) -> ApiResult {
+    let Request {
+        rs,
+        headers,
+        body,
+        rate: rl,
+        ..
+    } = req;
     let auth = authenticate(&rs, &headers).await?;
     let req: ChangePasswordReq = validate(body)?;
-    rl.check("/change-password")?;
+    rl.check()?;
     rs.change_password(&auth.user, &req.current_password, &req.new_password)
         .await?;
-    Ok(Json(MessageResponse {
+    Ok(ok(&MessageResponse {
         message: "Password changed. Existing sessions have been signed out.",
-    })
-    .into_response())
+    }))
 }
 
 struct ChangeEmailReq {
@@ -310,35 +275,35 @@ impl Schema for ChangeEmailReq {
     }
 }
 
-pub(crate) async fn change_email(
-    State(rs): State<RegStack>,
-    headers: HeaderMap,
-    rl: RateLimit,
-    body: JsonBody,
-) -> ApiResult {
+pub(crate) async fn change_email(req: Request) -> ApiResult {
+    let Request {
+        rs,
+        headers,
+        body,
+        rate: rl,
+        ..
+    } = req;
     let auth = authenticate(&rs, &headers).await?;
     let req: ChangeEmailReq = validate(body)?;
-    rl.check("/change-email")?;
+    rl.check()?;
     rs.request_email_change(&auth.user, &req.new_email, &req.current_password)
         .await?;
-    Ok((
+    Ok(reply_json(
         StatusCode::ACCEPTED,
-        Json(MessageResponse {
+        &MessageResponse {
             message: "If the address is available, a confirmation link has been sent. Check your email.",
-        }),
-    )
-        .into_response())
+        },
+    ))
 }
 
-pub(crate) async fn confirm_email_change(
-    State(rs): State<RegStack>,
-    rl: RateLimit,
-    body: JsonBody,
-) -> ApiResult {
+pub(crate) async fn confirm_email_change(req: Request) -> ApiResult {
+    let Request {
+        rs, body, rate: rl, ..
+    } = req;
     let req: TokenReq = validate(body)?;
-    rl.check("/confirm-email-change")?;
+    rl.check()?;
     let user = rs.confirm_email_change(&req.token).await?;
-    Ok(Json(UserPublic::from(&user)).into_response())
+    Ok(ok(&UserPublic::from(&user)))
 }
 
 struct CurrentPasswordReq {
@@ -354,37 +319,36 @@ impl Schema for CurrentPasswordReq {
     }
 }
 
-pub(crate) async fn delete_account(
-    State(rs): State<RegStack>,
-    headers: HeaderMap,
-    rl: RateLimit,
-    body: JsonBody,
-) -> ApiResult {
+pub(crate) async fn delete_account(req: Request) -> ApiResult {
+    let Request {
+        rs,
+        headers,
+        body,
+        rate: rl,
+        ..
+    } = req;
     let auth = authenticate(&rs, &headers).await?;
     let req: CurrentPasswordReq = validate(body)?;
-    rl.check("/account")?;
+    rl.check()?;
     rs.delete_account(&auth.user, &req.current_password).await?;
-    Ok(Json(MessageResponse {
+    Ok(ok(&MessageResponse {
         message: "Account deleted.",
-    })
-    .into_response())
+    }))
 }
 
-pub(crate) async fn forgot_password(
-    State(rs): State<RegStack>,
-    rl: RateLimit,
-    body: JsonBody,
-) -> ApiResult {
+pub(crate) async fn forgot_password(req: Request) -> ApiResult {
+    let Request {
+        rs, body, rate: rl, ..
+    } = req;
     let req: EmailReq = validate(body)?;
-    rl.check("/forgot-password")?;
+    rl.check()?;
     rs.forgot_password(req.email);
-    Ok((
+    Ok(reply_json(
         StatusCode::ACCEPTED,
-        Json(MessageResponse {
+        &MessageResponse {
             message: "If the address matches an active account, a reset link has been sent. Check your email.",
-        }),
-    )
-        .into_response())
+        },
+    ))
 }
 
 struct ResetPasswordReq {
@@ -404,16 +368,43 @@ impl Schema for ResetPasswordReq {
     }
 }
 
-pub(crate) async fn reset_password(
-    State(rs): State<RegStack>,
-    rl: RateLimit,
-    body: JsonBody,
-) -> ApiResult {
+pub(crate) async fn reset_password(req: Request) -> ApiResult {
+    let Request {
+        rs, body, rate: rl, ..
+    } = req;
     let req: ResetPasswordReq = validate(body)?;
-    rl.check("/reset-password")?;
+    rl.check()?;
     rs.reset_password(&req.token, &req.new_password).await?;
-    Ok(Json(MessageResponse {
+    Ok(ok(&MessageResponse {
         message: "Password has been reset. Please sign in.",
-    })
-    .into_response())
+    }))
+}
+
+/// Run the handler of `endpoint`.
+pub(crate) async fn run(endpoint: crate::Endpoint, req: Request) -> ApiResult {
+    use crate::Endpoint as E;
+    use crate::admin;
+    match endpoint {
+        E::Register => register(req).await,
+        E::Verify => verify(req).await,
+        E::ResendVerification => resend_verification(req).await,
+        E::Login => login(req).await,
+        E::LoginMfaConfirm => login_mfa_confirm(req).await,
+        E::Logout => logout(req).await,
+        E::Me => me(req).await,
+        E::PatchMe => patch_me(req).await,
+        E::ChangePassword => change_password(req).await,
+        E::ChangeEmail => change_email(req).await,
+        E::ConfirmEmailChange => confirm_email_change(req).await,
+        E::DeleteAccount => delete_account(req).await,
+        E::ForgotPassword => forgot_password(req).await,
+        E::ResetPassword => reset_password(req).await,
+        E::AdminStats => admin::stats(req).await,
+        E::AdminListUsers => admin::list_users(req).await,
+        E::AdminGetUser => admin::get_user(req).await,
+        E::AdminPatchUser => admin::patch_user(req).await,
+        E::AdminDeleteUser => admin::delete_user(req).await,
+        E::AdminResendVerification => admin::resend_verification(req).await,
+        E::AdminPromotePending => admin::promote_pending(req).await,
+    }
 }

@@ -37,15 +37,16 @@ use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, MonotonicClock};
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::HashMapStateStore;
 use governor::{Quota, RateLimiter};
+use http::{HeaderMap, StatusCode};
 use regstack_core::RegStackConfig;
 use regstack_core::config::{IpNetwork, env_name};
 use serde_json::json;
+
+use crate::reply::{Reply, with_retry_after};
 
 /// How many checks pass between two sweeps of refilled buckets.
 pub const CLEANUP_EVERY: u64 = 1024;
@@ -77,15 +78,14 @@ pub struct RateLimited {
     pub retry_after: u64,
 }
 
-impl IntoResponse for RateLimited {
-    fn into_response(self) -> Response {
+impl RateLimited {
+    /// The 429 answer.
+    pub fn into_reply(self) -> Reply {
         let body = json!({ "error": format!("Rate limit exceeded: {}", self.description) });
-        let mut resp = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
-        resp.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(self.retry_after.max(1)),
-        );
-        resp
+        with_retry_after(
+            crate::reply::json(StatusCode::TOO_MANY_REQUESTS, &body),
+            self.retry_after,
+        )
     }
 }
 
@@ -464,12 +464,10 @@ fn whole_seconds(d: Duration) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use std::future::Future;
     use std::net::{Ipv4Addr, Ipv6Addr};
-    use std::pin::pin;
-    use std::task::{Context, Poll, Waker};
 
     use governor::clock::FakeRelativeClock;
+    use http::{HeaderValue, header};
 
     use super::*;
 
@@ -499,12 +497,8 @@ mod tests {
         c
     }
 
-    fn body_json(resp: Response) -> serde_json::Value {
-        let fut = pin!(axum::body::to_bytes(resp.into_body(), 4096));
-        match fut.poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(bytes) => serde_json::from_slice(&bytes.unwrap()).unwrap(),
-            Poll::Pending => panic!("body not ready"),
-        }
+    fn body_json(resp: Reply) -> serde_json::Value {
+        serde_json::from_slice(resp.body()).unwrap()
     }
 
     #[test]
@@ -628,7 +622,7 @@ mod tests {
         assert_eq!(refused.description, "5 per 1 minute");
         assert!((1..=12).contains(&refused.retry_after), "{refused:?}");
 
-        let resp = refused.into_response();
+        let resp = refused.into_reply();
         assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
         let retry: u64 = resp.headers()[header::RETRY_AFTER]
             .to_str()
@@ -1028,58 +1022,56 @@ mod tests {
     }
 }
 
-/// Extractor handing a handler the configured limits and the client's address; the handler
-/// calls [`RateLimit::check`] once its request passed authentication and validation, so only
-/// requests that reach the flow are counted (`spec/http-api.md` §1.5).
+/// The rate limits as one request sees them: the configured limits and the client's key. A
+/// handler calls [`RateLimit::check`] once its request passed authentication and validation,
+/// so only requests that reach the flow are counted (as slowapi counts them in 0.9.3).
 #[derive(Debug, Clone)]
 pub struct RateLimit {
     limits: Option<std::sync::Arc<RouteLimits>>,
     client: IpAddr,
+    path: &'static str,
 }
 
 impl RateLimit {
-    /// Count this request against the limits of `path` (router-relative).
-    pub fn check(&self, path: &str) -> Result<(), crate::ApiError> {
-        match &self.limits {
-            Some(l) => l
-                .check(path, self.client)
-                .map_err(crate::ApiError::RateLimited),
-            None => Ok(()),
+    /// The limits of one request from `peer` (the connection's address, `None` when the
+    /// front end has none) with these `headers`, under `config`'s proxy rules. Without any
+    /// address every such request shares one bucket: the limit still holds, it never runs
+    /// open.
+    pub fn new(
+        limits: &std::sync::Arc<RouteLimits>,
+        path: &'static str,
+        config: &RegStackConfig,
+        headers: &HeaderMap,
+        peer: Option<SocketAddr>,
+    ) -> Self {
+        if limits.is_empty() {
+            return RateLimit {
+                limits: None,
+                client: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                path,
+            };
         }
-    }
-}
-
-impl<S> axum::extract::FromRequestParts<S> for RateLimit
-where
-    S: Send + Sync,
-    regstack_core::RegStack: axum::extract::FromRef<S>,
-{
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        let limits = parts
-            .extensions
-            .get::<std::sync::Arc<RouteLimits>>()
-            .filter(|l| !l.is_empty())
-            .cloned();
-        let peer = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<SocketAddr>>()
-            .map(|c| c.0);
-        let rs = <regstack_core::RegStack as axum::extract::FromRef<S>>::from_ref(state);
-        let config = rs.config();
         let trusted_proxies: &[IpNetwork] = if config.behind_proxy {
             &config.trusted_proxies
         } else {
             &[]
         };
-        // Without any address (no connection info), every such request shares one bucket:
-        // the limit still holds, it never runs open.
-        let client = client_ip(&parts.headers, peer, trusted_proxies)
+        let client = client_ip(headers, peer, trusted_proxies)
             .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-        Ok(RateLimit { limits, client })
+        RateLimit {
+            limits: Some(limits.clone()),
+            client,
+            path,
+        }
+    }
+
+    /// Count this request against the limits of its route.
+    pub fn check(&self) -> Result<(), crate::ApiError> {
+        match &self.limits {
+            Some(l) => l
+                .check(self.path, self.client)
+                .map_err(crate::ApiError::RateLimited),
+            None => Ok(()),
+        }
     }
 }
