@@ -24,7 +24,10 @@ async fn call(
 async fn admin_app() -> (TestApp, String) {
     let app = TestApp::start(|c| c.enable_admin_router = true).await;
     app.rs
-        .bootstrap_admin("root@example.com", PASSWORD)
+        .bootstrap_admin(
+            &"root@example.com".try_into().unwrap(),
+            &PASSWORD.try_into().unwrap(),
+        )
         .await
         .unwrap();
     let token = app.login_token("root@example.com", PASSWORD).await;
@@ -364,7 +367,10 @@ async fn promote_pending_registration() {
 async fn admin_router_absent_unless_enabled() {
     let app = TestApp::start(|_| {}).await;
     app.rs
-        .bootstrap_admin("root@example.com", PASSWORD)
+        .bootstrap_admin(
+            &"root@example.com".try_into().unwrap(),
+            &PASSWORD.try_into().unwrap(),
+        )
         .await
         .unwrap();
     let t = app.login_token("root@example.com", PASSWORD).await;
@@ -379,20 +385,29 @@ async fn bootstrap_admin_is_idempotent_and_keeps_the_password() {
     app.register_verified("boss@example.com", PASSWORD).await;
     let a = app
         .rs
-        .bootstrap_admin("boss@example.com", "ignored password")
+        .bootstrap_admin(
+            &"boss@example.com".try_into().unwrap(),
+            &"ignored password".try_into().unwrap(),
+        )
         .await
         .unwrap();
     assert!(a.is_superuser);
     let b = app
         .rs
-        .bootstrap_admin("boss@example.com", "ignored password")
+        .bootstrap_admin(
+            &"boss@example.com".try_into().unwrap(),
+            &"ignored password".try_into().unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(a.id, b.id);
     assert_eq!(app.login("boss@example.com", PASSWORD).await.status, 200);
     let fresh = app
         .rs
-        .bootstrap_admin("new@example.com", PASSWORD)
+        .bootstrap_admin(
+            &"new@example.com".try_into().unwrap(),
+            &PASSWORD.try_into().unwrap(),
+        )
         .await
         .unwrap();
     assert!(fresh.is_superuser && fresh.is_verified && fresh.is_active);

@@ -80,8 +80,8 @@ async fn from_config_runs_on_each_server() {
         rs.install_schema().await.expect("install_schema");
         assert_eq!(rs.backend().map(|b| b.name()), Some(kind.name()));
         rs.register(RegisterInput {
-            email: "carol@example.com".to_owned(),
-            password: PASSWORD.to_owned(),
+            email: "carol@example.com".try_into().unwrap(),
+            password: PASSWORD.try_into().unwrap(),
             full_name: None,
         })
         .await

@@ -666,7 +666,10 @@ async fn full_names_with_control_or_bidi_characters_are_refused_everywhere() {
     let _machine = MACHINE.read().await;
     let app = TestApp::start(|c| c.enable_admin_router = true).await;
     app.rs
-        .bootstrap_admin("root@example.com", PASSWORD)
+        .bootstrap_admin(
+            &"root@example.com".try_into().unwrap(),
+            &PASSWORD.try_into().unwrap(),
+        )
         .await
         .unwrap();
     let admin = app.login_token("root@example.com", PASSWORD).await;
@@ -811,7 +814,10 @@ async fn security_events_fire_with_their_user_and_token_answers_are_not_stored()
     })
     .await;
     app.rs
-        .bootstrap_admin("root@example.com", PASSWORD)
+        .bootstrap_admin(
+            &"root@example.com".try_into().unwrap(),
+            &PASSWORD.try_into().unwrap(),
+        )
         .await
         .unwrap();
     let admin = app.login_token("root@example.com", PASSWORD).await;

@@ -5,18 +5,16 @@ use std::process::ExitCode;
 
 use regstack::config::{MIN_JWT_SECRET_CHARS, SecretString};
 use regstack::core::Error as CoreError;
-use regstack::core::admin::{AdminCreation, AdminPatch};
+use regstack::core::admin::AdminCreation;
+use regstack::core::{EmailAddress, NewPassword, PasswordLength};
 use regstack::{RegStack, User};
 
 use crate::prompt::Prompter;
 use crate::{Failure, describe, load_config};
 
-/// Shortest accepted administrator password (code points), as in 0.9.3's `create-admin`.
-const MIN_PASSWORD_CHARS: usize = regstack::core::PASSWORD_MIN_CHARS;
-
 /// The normalised address, or a usage error of `command`.
-fn normalize_email(command: &'static str, email: &str) -> Result<String, Failure> {
-    regstack::core::email_address::normalize(email).map_err(|e| {
+fn normalize_email(command: &'static str, email: &str) -> Result<EmailAddress, Failure> {
+    EmailAddress::try_from(email).map_err(|e| {
         Failure::usage(
             command,
             format!("invalid value '{email}' for '--email': {e}"),
@@ -67,12 +65,17 @@ pub(crate) async fn create_admin(
         Some(p) => p,
         None => Prompter::stdin().hidden("Password", Some("Repeat password"), None)?,
     };
-    if password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(Failure::usage(
+    // The rule of every new password, from core.
+    let password = NewPassword::try_from(password).map_err(|e| match e {
+        PasswordLength::TooShort { min } => Failure::usage(
             CMD,
-            format!("the password must be at least {MIN_PASSWORD_CHARS} characters long"),
-        ));
-    }
+            format!("the password must be at least {min} characters long"),
+        ),
+        PasswordLength::TooLong { max } => Failure::usage(
+            CMD,
+            format!("the password must be at most {max} characters long"),
+        ),
+    })?;
     let rs = open(config).await?;
     let result = async {
         Ok::<_, CoreError>(match rs.create_admin(&email, &password).await? {
@@ -82,16 +85,9 @@ pub(crate) async fn create_admin(
                 AdminOutcome::Promoted(existing)
             }
             // By id, so only the superuser flag changes: never the password.
-            AdminCreation::Exists(existing) => AdminOutcome::Promoted(
-                rs.admin_update_user(
-                    &existing.id,
-                    AdminPatch {
-                        is_superuser: Some(true),
-                        ..AdminPatch::default()
-                    },
-                )
-                .await?,
-            ),
+            AdminCreation::Exists(existing) => {
+                AdminOutcome::Promoted(rs.grant_superuser(&existing.id).await?)
+            }
         })
     }
     .await;

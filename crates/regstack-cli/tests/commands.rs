@@ -136,8 +136,8 @@ async fn register_pending(dir: &Path, email: &str, password: &str) {
     let rs = instance(dir).await;
     let outcome = rs
         .register(RegisterInput {
-            email: email.to_owned(),
-            password: password.to_owned(),
+            email: email.try_into().unwrap(),
+            password: password.try_into().unwrap(),
             full_name: Some("Carol".to_owned()),
         })
         .await
@@ -149,7 +149,7 @@ async fn register_pending(dir: &Path, email: &str, password: &str) {
 /// Whether `POST /login`'s flow signs `email` in with `password` (and no second factor).
 async fn logs_in(dir: &Path, email: &str, password: &str) -> bool {
     let rs = instance(dir).await;
-    let outcome = rs.login(email, password).await;
+    let outcome = rs.login(&email.try_into().unwrap(), password).await;
     rs.close().await;
     matches!(outcome, Ok(LoginOutcome::Token(_)))
 }

@@ -5,6 +5,7 @@ use crate::RegStack;
 use crate::domain::{User, UserGuard, UserPatch};
 use crate::error::{Error, Result};
 use crate::hooks::{Event, redact};
+use crate::input::{EmailAddress, NewPassword};
 use crate::jwt::{Claims, Extra, Purpose};
 use crate::mail::{EmailKind, compose};
 use crate::password::{HashError, Verification};
@@ -43,9 +44,10 @@ impl RegStack {
         &self,
         user: &User,
         current_password: &str,
-        new_password: &str,
+        new_password: &NewPassword,
     ) -> Result<()> {
         self.confirm_password(user, current_password).await?;
+        let new_password = new_password.expose();
         if let Some(hash) = user.hashed_password.as_deref() {
             match self.hasher().verify(new_password, hash).await {
                 Verification::Valid { .. } => return Err(Error::SamePassword),
@@ -129,9 +131,10 @@ impl RegStack {
     pub async fn request_email_change(
         &self,
         user: &User,
-        new_email: &str,
+        new_email: &EmailAddress,
         current_password: &str,
     ) -> Result<()> {
+        let new_email = new_email.as_str();
         if new_email.to_lowercase() == user.email.to_lowercase() {
             return Err(Error::SameEmail);
         }
@@ -271,7 +274,11 @@ impl RegStack {
 
     /// `POST /forgot-password`: answers at once; the look-up, the token and the mail happen off
     /// the request path, so neither time nor a transport failure reveals the account.
-    pub fn forgot_password(&self, email: String) {
+    pub fn forgot_password(&self, email: EmailAddress) -> Result<()> {
+        if !self.config().enable_password_reset {
+            return Err(Error::PasswordResetDisabled);
+        }
+        let email = email.into_string();
         let this = self.clone();
         let key = email.clone();
         self.enqueue_mail(Some((EmailKind::PasswordReset, &key)), async move {
@@ -279,6 +286,7 @@ impl RegStack {
                 tracing::error!(target: "regstack.password", error = %e, "forgot-password failed");
             }
         });
+        Ok(())
     }
 
     async fn forgot_password_now(&self, email: &str) -> Result<()> {
@@ -314,7 +322,8 @@ impl RegStack {
 
     /// `POST /reset-password`: single use (the token's `jti` is claimed atomically), revokes
     /// every session and clears the lockout.
-    pub async fn reset_password(&self, raw_token: &str, new_password: &str) -> Result<()> {
+    pub async fn reset_password(&self, raw_token: &str, new_password: &NewPassword) -> Result<()> {
+        let new_password = new_password.expose();
         if !self.config().enable_password_reset {
             return Err(Error::PasswordResetDisabled);
         }

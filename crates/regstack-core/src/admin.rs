@@ -6,7 +6,9 @@ use chrono::Duration;
 use crate::RegStack;
 use crate::domain::{NewUser, User, UserPatch};
 use crate::error::{Error, Result};
+use crate::flows::Authenticated;
 use crate::hooks::{Event, redact};
+use crate::input::{EmailAddress, NewPassword};
 use crate::mail::{EmailKind, compose};
 use crate::store::PurgeReport;
 
@@ -28,6 +30,57 @@ pub struct AdminPatch {
     pub full_name: Option<String>,
 }
 
+/// The operations of the admin API, reached only through an authenticated superuser while
+/// `enable_admin_router` is on ([`RegStack::admin`]). What an administrator does is a security
+/// event (`admin_user_updated`, `admin_user_deleted`).
+#[derive(Debug, Clone, Copy)]
+pub struct AdminView<'a> {
+    rs: &'a RegStack,
+    by: &'a User,
+}
+
+impl AdminView<'_> {
+    /// The superuser acting.
+    pub fn by(&self) -> &User {
+        self.by
+    }
+
+    /// `GET /admin/stats`.
+    pub async fn stats(&self) -> Result<Stats> {
+        self.rs.admin_stats().await
+    }
+
+    /// `GET /admin/users`: newest first, `skip`/`limit`, and the total.
+    pub async fn list_users(&self, skip: u64, limit: u64) -> Result<(Vec<User>, u64)> {
+        self.rs.admin_list_users(skip, limit).await
+    }
+
+    /// `GET /admin/users/{id}`.
+    pub async fn get_user(&self, id: &str) -> Result<User> {
+        self.rs.admin_get_user(id).await
+    }
+
+    /// `PATCH /admin/users/{id}`.
+    pub async fn update_user(&self, id: &str, patch: AdminPatch) -> Result<User> {
+        self.rs.admin_update_user(id, patch).await
+    }
+
+    /// `DELETE /admin/users/{id}`.
+    pub async fn delete_user(&self, id: &str) -> Result<User> {
+        self.rs.admin_delete_user(id).await
+    }
+
+    /// `POST /admin/users/{id}/resend-verification`.
+    pub async fn resend_verification(&self, id: &str) -> Result<User> {
+        self.rs.admin_resend_verification(id).await
+    }
+
+    /// `POST /admin/pending/{email}/promote`.
+    pub async fn promote_pending(&self, email: &str) -> Result<User> {
+        self.rs.promote_pending(email).await
+    }
+}
+
 /// What [`RegStack::create_admin`] found or did.
 #[derive(Debug, Clone)]
 pub enum AdminCreation {
@@ -38,11 +91,44 @@ pub enum AdminCreation {
 }
 
 impl RegStack {
+    /// The admin API as `auth` may use it: refused with [`Error::AdminDisabled`] while
+    /// `enable_admin_router` is off and [`Error::NotSuperuser`] for anyone but a superuser.
+    pub fn admin<'a>(&'a self, auth: &'a Authenticated) -> Result<AdminView<'a>> {
+        if !self.config().enable_admin_router {
+            return Err(Error::AdminDisabled);
+        }
+        if !auth.user.is_superuser {
+            return Err(Error::NotSuperuser);
+        }
+        Ok(AdminView {
+            rs: self,
+            by: &auth.user,
+        })
+    }
+
+    /// For operators (`regstack create-admin --promote-existing`), not for requests: make the
+    /// account `user_id` a superuser, its password untouched (`admin_user_updated` fires).
+    pub async fn grant_superuser(&self, user_id: &str) -> Result<User> {
+        self.admin_update_user(
+            user_id,
+            AdminPatch {
+                is_superuser: Some(true),
+                ..AdminPatch::default()
+            },
+        )
+        .await
+    }
+
     /// Create an active, verified superuser with `password`, unless `email` already belongs to
     /// an account: then that account, untouched. An account that appears between the look-up
     /// and the insert (a registration racing this call) is reported, never promoted: whoever
     /// registered first would keep a password of their choosing on an administrator account.
-    pub async fn create_admin(&self, email: &str, password: &str) -> Result<AdminCreation> {
+    pub async fn create_admin(
+        &self,
+        email: &EmailAddress,
+        password: &NewPassword,
+    ) -> Result<AdminCreation> {
+        let (email, password) = (email.as_str(), password.expose());
         let users = &self.stores().users;
         if let Some(existing) = users.get_by_email(email).await? {
             return Ok(AdminCreation::Exists(existing));
@@ -65,20 +151,15 @@ impl RegStack {
     /// password untouched (`password` is used only for a new account; `admin_user_updated`
     /// fires for a promotion). Idempotent. Use it only where every existing account is
     /// trusted; `regstack create-admin` refuses existing accounts unless asked.
-    pub async fn bootstrap_admin(&self, email: &str, password: &str) -> Result<User> {
+    pub async fn bootstrap_admin(
+        &self,
+        email: &EmailAddress,
+        password: &NewPassword,
+    ) -> Result<User> {
         match self.create_admin(email, password).await? {
             AdminCreation::Created(user) => Ok(user),
             AdminCreation::Exists(user) if user.is_superuser => Ok(user),
-            AdminCreation::Exists(user) => {
-                self.admin_update_user(
-                    &user.id,
-                    AdminPatch {
-                        is_superuser: Some(true),
-                        ..AdminPatch::default()
-                    },
-                )
-                .await
-            }
+            AdminCreation::Exists(user) => self.grant_superuser(&user.id).await,
         }
     }
 
@@ -125,7 +206,7 @@ impl RegStack {
     }
 
     /// `GET /admin/stats`.
-    pub async fn admin_stats(&self) -> Result<Stats> {
+    pub(crate) async fn admin_stats(&self) -> Result<Stats> {
         let stores = self.stores();
         let c = stores.users.count_by_flags().await?;
         Ok(Stats {
@@ -138,13 +219,13 @@ impl RegStack {
     }
 
     /// `GET /admin/users`: newest first, and the total.
-    pub async fn admin_list_users(&self, skip: u64, limit: u64) -> Result<(Vec<User>, u64)> {
+    pub(crate) async fn admin_list_users(&self, skip: u64, limit: u64) -> Result<(Vec<User>, u64)> {
         let users = &self.stores().users;
         Ok((users.list(skip, limit).await?, users.count().await?))
     }
 
     /// `GET /admin/users/{id}`.
-    pub async fn admin_get_user(&self, id: &str) -> Result<User> {
+    pub(crate) async fn admin_get_user(&self, id: &str) -> Result<User> {
         self.stores()
             .users
             .get_by_id(id)
@@ -154,7 +235,7 @@ impl RegStack {
 
     /// `PATCH /admin/users/{id}`: disabling also revokes every session (bulk cutoff). Fires
     /// `admin_user_updated` (and logs it on `regstack.security`).
-    pub async fn admin_update_user(&self, id: &str, patch: AdminPatch) -> Result<User> {
+    pub(crate) async fn admin_update_user(&self, id: &str, patch: AdminPatch) -> Result<User> {
         crate::flows::check_full_name(patch.full_name.as_deref())?;
         let now = self.clock().now();
         let p = UserPatch {
@@ -182,7 +263,7 @@ impl RegStack {
 
     /// `DELETE /admin/users/{id}`: the same cascade as a self-service deletion (which fires
     /// `user_deleted`), then `admin_user_deleted`.
-    pub async fn admin_delete_user(&self, id: &str) -> Result<User> {
+    pub(crate) async fn admin_delete_user(&self, id: &str) -> Result<User> {
         let user = self.admin_get_user(id).await?;
         self.delete_cascade(&user).await?;
         self.security_event(Event::AdminUserDeleted { user: user.clone() })
@@ -192,7 +273,7 @@ impl RegStack {
 
     /// `POST /admin/users/{id}/resend-verification`: a fresh verification mail for an
     /// unverified user. Verifying it marks the existing user verified (deviation #6).
-    pub async fn admin_resend_verification(&self, id: &str) -> Result<User> {
+    pub(crate) async fn admin_resend_verification(&self, id: &str) -> Result<User> {
         let user = self.admin_get_user(id).await?;
         if user.is_verified {
             return Err(Error::AlreadyVerifiedUser);

@@ -106,6 +106,9 @@ pub enum Error {
     ResetAccountMismatch,
 
     // admin
+    /// The admin API is off (`enable_admin_router = false`).
+    #[error("the admin api is disabled")]
+    AdminDisabled,
     #[error("user not found")]
     UserNotFound,
     #[error("user is already verified")]

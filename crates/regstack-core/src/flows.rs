@@ -8,6 +8,7 @@ use crate::RegStack;
 use crate::domain::{MfaCode, MfaKind, NewPending, NewUser, User, UserGuard, UserPatch};
 use crate::error::{AuthFailure, Error, MfaFailure, Result};
 use crate::hooks::{Event, redact};
+use crate::input::{EmailAddress, NewPassword};
 use crate::jwt::{Claims, Extra, Purpose};
 use crate::lockout::Attempt;
 use crate::mail::{EmailKind, compose};
@@ -18,9 +19,8 @@ use crate::token;
 /// Input of [`RegStack::register`].
 #[derive(Clone)]
 pub struct RegisterInput {
-    /// Normalised email.
-    pub email: String,
-    pub password: String,
+    pub email: EmailAddress,
+    pub password: NewPassword,
     pub full_name: Option<String>,
 }
 
@@ -145,27 +145,33 @@ impl RegStack {
         if !cfg.allow_registration {
             return Err(Error::RegistrationDisabled);
         }
-        check_full_name(input.full_name.as_deref())?;
+        let RegisterInput {
+            email,
+            password,
+            full_name,
+        } = input;
+        check_full_name(full_name.as_deref())?;
+        let email = email.into_string();
         let stores = self.stores();
-        if stores.users.get_by_email(&input.email).await?.is_some() {
+        if stores.users.get_by_email(&email).await?.is_some() {
             return Err(Error::EmailAlreadyRegistered);
         }
-        let hashed = self.hasher().hash(&input.password).await?;
+        let hashed = self.hasher().hash(password.expose()).await?;
         let now = self.now();
         if cfg.require_verification {
             // At most one verification mail per address per cooldown: a registration within
             // it replaces the password and name of the pending row (the newest registration
             // wins, as always) but keeps the link already mailed, and sends nothing.
-            let claim = self.claim_cooldown(EmailKind::Verification, &input.email);
+            let claim = self.claim_cooldown(EmailKind::Verification, &email);
             if claim.is_none()
-                && let Some(old) = stores.pending.find_by_email(&input.email).await?
+                && let Some(old) = stores.pending.find_by_email(&email).await?
             {
                 let pending = stores
                     .pending
                     .upsert(NewPending {
                         email: old.email,
                         hashed_password: hashed,
-                        full_name: input.full_name,
+                        full_name,
                         token_hash: old.token_hash,
                         created_at: old.created_at,
                         expires_at: old.expires_at,
@@ -182,7 +188,7 @@ impl RegStack {
                 });
             }
             let (pending, raw) = self
-                .put_pending(input.email.clone(), hashed, input.full_name.clone())
+                .put_pending(email.clone(), hashed, full_name.clone())
                 .await?;
             let url = cfg.verify_url(&raw);
             let sent = self
@@ -212,9 +218,9 @@ impl RegStack {
                 expires_at: pending.expires_at,
             })
         } else {
-            let mut new = NewUser::new(input.email, Some(hashed), now);
+            let mut new = NewUser::new(email, Some(hashed), now);
             new.is_verified = true;
-            new.full_name = input.full_name;
+            new.full_name = full_name;
             let user = match stores.users.create(new).await {
                 Ok(u) => u,
                 Err(e) if e.is_conflict() => return Err(Error::EmailAlreadyRegistered),
@@ -303,7 +309,8 @@ impl RegStack {
     /// request path, so neither time nor a transport failure reveals whether anything exists.
     /// At most one verification mail per address per `email.cooldown_seconds`: within it the
     /// request changes nothing (the link already mailed stays the valid one).
-    pub fn resend_verification(&self, email: String) {
+    pub fn resend_verification(&self, email: EmailAddress) {
+        let email = email.into_string();
         let this = self.clone();
         let key = email.clone();
         self.enqueue_mail(Some((EmailKind::Verification, &key)), async move {
@@ -350,7 +357,8 @@ impl RegStack {
     /// exactly one Argon2 verification and answer alike. The lockout admits the attempt (and
     /// counts it as a failure) before the password is evaluated, in one atomic store
     /// operation, so a parallel burst gets no more than `login_lockout_threshold` guesses.
-    pub async fn login(&self, email: &str, password: &str) -> Result<LoginOutcome> {
+    pub async fn login(&self, email: &EmailAddress, password: &str) -> Result<LoginOutcome> {
+        let email = email.as_str();
         let lockout = self.lockout();
         let attempt = self.admit_password(email).await?;
         let user = self.stores().users.get_by_email(email).await?;

@@ -18,6 +18,7 @@ pub mod sms;
 pub mod store;
 pub mod token;
 
+pub mod input;
 pub mod outbox;
 pub mod regstack;
 pub mod security;
@@ -30,6 +31,7 @@ pub use crate::domain::{
 };
 pub use crate::error::{AuthFailure, Error, MfaFailure, Result};
 pub use crate::hooks::{Event, HookRegistry};
+pub use crate::input::{EmailAddress, NewPassword, PasswordLength};
 pub use crate::mail::{EmailKind, EmailMessage, MailComposer, Mailer};
 pub use crate::regstack::{RegStack, RegStackBuilder};
 pub use crate::sms::{SmsKind, SmsMessage, SmsSender};

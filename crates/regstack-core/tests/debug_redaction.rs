@@ -231,8 +231,8 @@ fn flow_values_print_no_live_token_or_password() {
     assert!(format!("{mfa:?}").contains("MfaRequired"));
 
     let input = RegisterInput {
-        email: "erin@example.com".into(),
-        password: PASSWORD.into(),
+        email: "erin@example.com".try_into().unwrap(),
+        password: PASSWORD.try_into().unwrap(),
         full_name: Some("Erin".into()),
     };
     assert_redacted("RegisterInput", &input, &forbidden);

@@ -1,7 +1,7 @@
 //! The admin routes (regstack 0.9.3's admin router): every route requires a superuser.
 
 use http::{HeaderMap, StatusCode};
-use regstack_core::admin::AdminPatch;
+use regstack_core::admin::{AdminPatch, AdminView};
 use regstack_core::{Error, RegStack, User};
 use serde_json::json;
 
@@ -22,10 +22,25 @@ pub async fn superuser(rs: &RegStack, headers: &HeaderMap) -> Result<User, ApiEr
     Ok(auth.user)
 }
 
+/// The authenticated request's admin view (401, 403, or 404 while the admin API is off).
+async fn view(req: &Request) -> Result<regstack_core::flows::Authenticated, ApiError> {
+    let auth = crate::auth::authenticate(&req.rs, &req.headers).await?;
+    req.rs.admin(&auth)?;
+    Ok(auth)
+}
+
+fn admin<'a>(
+    rs: &'a RegStack,
+    auth: &'a regstack_core::flows::Authenticated,
+) -> Result<AdminView<'a>, ApiError> {
+    Ok(rs.admin(auth)?)
+}
+
 pub(crate) async fn stats(req: Request) -> ApiResult {
     let rs = &req.rs;
-    superuser(rs, &req.headers).await?;
-    let s = rs.admin_stats().await?;
+    let auth = view(&req).await?;
+    let admin = admin(rs, &auth)?;
+    let s = admin.stats().await?;
     Ok(ok(&json!({
         "total_users": s.total_users,
         "active_users": s.active_users,
@@ -37,12 +52,13 @@ pub(crate) async fn stats(req: Request) -> ApiResult {
 
 pub(crate) async fn list_users(req: Request) -> ApiResult {
     let rs = &req.rs;
-    superuser(rs, &req.headers).await?;
+    let auth = view(&req).await?;
+    let admin = admin(rs, &auth)?;
     let mut q = Query::new(req.query.as_deref());
     let skip = q.int("skip", 0, 0, None);
     let limit = q.int("limit", 50, 1, Some(200));
     q.finish()?;
-    let (users, total) = rs.admin_list_users(skip as u64, limit as u64).await?;
+    let (users, total) = admin.list_users(skip as u64, limit as u64).await?;
     let items: Vec<UserPublic<'_>> = users.iter().map(UserPublic::from).collect();
     Ok(ok(&json!({
         "items": items,
@@ -54,8 +70,9 @@ pub(crate) async fn list_users(req: Request) -> ApiResult {
 
 pub(crate) async fn get_user(req: Request) -> ApiResult {
     let rs = &req.rs;
-    superuser(rs, &req.headers).await?;
-    let user = rs.admin_get_user(req.param("user_id")).await?;
+    let auth = view(&req).await?;
+    let admin = admin(rs, &auth)?;
+    let user = admin.get_user(req.param("user_id")).await?;
     Ok(ok(&UserPublic::from(&user)))
 }
 
@@ -77,17 +94,19 @@ impl Schema for AdminPatchReq {
 
 pub(crate) async fn patch_user(req: Request) -> ApiResult {
     let rs = &req.rs;
-    superuser(rs, &req.headers).await?;
+    let auth = view(&req).await?;
+    let admin = admin(rs, &auth)?;
     let id = req.param("user_id").to_owned();
     let AdminPatchReq(patch) = validate(req.body)?;
-    let user = rs.admin_update_user(&id, patch).await?;
+    let user = admin.update_user(&id, patch).await?;
     Ok(ok(&UserPublic::from(&user)))
 }
 
 pub(crate) async fn delete_user(req: Request) -> ApiResult {
     let rs = &req.rs;
-    superuser(rs, &req.headers).await?;
-    let user = rs.admin_delete_user(req.param("user_id")).await?;
+    let auth = view(&req).await?;
+    let admin = admin(rs, &auth)?;
+    let user = admin.delete_user(req.param("user_id")).await?;
     Ok(ok(
         &json!({ "message": format!("User {} deleted.", user.email) }),
     ))
@@ -95,8 +114,9 @@ pub(crate) async fn delete_user(req: Request) -> ApiResult {
 
 pub(crate) async fn resend_verification(req: Request) -> ApiResult {
     let rs = &req.rs;
-    superuser(rs, &req.headers).await?;
-    match rs.admin_resend_verification(req.param("user_id")).await {
+    let auth = view(&req).await?;
+    let admin = admin(rs, &auth)?;
+    match admin.resend_verification(req.param("user_id")).await {
         Ok(user) => Ok(reply_json(
             StatusCode::ACCEPTED,
             &json!({ "message": format!("Verification email sent to {}.", user.email) }),
@@ -111,9 +131,10 @@ pub(crate) async fn resend_verification(req: Request) -> ApiResult {
 
 pub(crate) async fn promote_pending(req: Request) -> ApiResult {
     let rs = &req.rs;
-    superuser(rs, &req.headers).await?;
+    let auth = view(&req).await?;
+    let admin = admin(rs, &auth)?;
     let email = req.param("email");
-    match rs.promote_pending(email).await {
+    match admin.promote_pending(email).await {
         Ok(user) => Ok(reply_json(StatusCode::CREATED, &UserPublic::from(&user))),
         Err(Error::PendingNotFound) => Ok(detail(
             StatusCode::NOT_FOUND,

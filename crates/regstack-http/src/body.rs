@@ -4,7 +4,6 @@
 //! (refusing more than `max_body_bytes` with [`ApiError::PayloadTooLarge`]) and hands the bytes
 //! and the `Content-Type` to [`JsonBody::parse`].
 
-use regstack_core::email_address;
 use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
@@ -287,10 +286,17 @@ impl Fields<'_> {
         )
     }
 
-    /// A required email, returned normalised.
-    pub fn email(&mut self, name: &str) -> Option<String> {
+    /// A new password: 8–128 code points ([`regstack_core::NewPassword`]).
+    pub fn new_password(&mut self, name: &str) -> Option<regstack_core::NewPassword> {
+        // The length was checked by `password`, with the 422 items of 0.9.3.
+        self.password(name)
+            .and_then(|s| regstack_core::NewPassword::try_from(s).ok())
+    }
+
+    /// A required email, normalised ([`regstack_core::EmailAddress`]).
+    pub fn email(&mut self, name: &str) -> Option<regstack_core::EmailAddress> {
         let s = self.string(name)?;
-        match email_address::normalize(&s) {
+        match regstack_core::EmailAddress::try_from(s.as_str()) {
             Ok(e) => Some(e),
             Err(reason) => {
                 self.push(

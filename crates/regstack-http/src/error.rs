@@ -169,6 +169,8 @@ fn core_response(e: Error) -> Reply {
             "Reset link does not match an active account.",
         ),
         Error::UserNotFound => detail(S::NOT_FOUND, "User not found."),
+        // As if the admin routes were not mounted.
+        Error::AdminDisabled => detail(S::NOT_FOUND, "Not Found"),
         Error::AlreadyVerifiedUser => detail(S::BAD_REQUEST, "User is already verified."),
         Error::Auth(f) => auth_response(f),
         Error::NotSuperuser => detail(S::FORBIDDEN, "Administrator privileges required."),

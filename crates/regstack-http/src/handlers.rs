@@ -4,6 +4,7 @@
 
 use http::StatusCode;
 use regstack_core::flows::{LoginOutcome, RegisterInput, Registered};
+use regstack_core::{EmailAddress, NewPassword};
 use serde_json::json;
 
 use crate::Request;
@@ -16,8 +17,8 @@ use crate::wire::{MessageResponse, TokenResponse, UserPublic, isoformat};
 type ApiResult = Result<Reply, ApiError>;
 
 struct RegisterReq {
-    email: String,
-    password: String,
+    email: EmailAddress,
+    password: NewPassword,
     full_name: Option<String>,
 }
 
@@ -25,7 +26,7 @@ impl Schema for RegisterReq {
     const FIELDS: &'static [&'static str] = &["email", "password", "full_name"];
     fn read(f: &mut Fields<'_>) -> Option<Self> {
         let email = f.email("email");
-        let password = f.password("password");
+        let password = f.new_password("password");
         let full_name = f.full_name("full_name");
         Some(Self {
             email: email?,
@@ -85,7 +86,7 @@ pub(crate) async fn verify(req: Request) -> ApiResult {
 }
 
 struct EmailReq {
-    email: String,
+    email: EmailAddress,
 }
 
 impl Schema for EmailReq {
@@ -113,7 +114,7 @@ pub(crate) async fn resend_verification(req: Request) -> ApiResult {
 }
 
 struct LoginReq {
-    email: String,
+    email: EmailAddress,
     password: String,
 }
 
@@ -225,14 +226,14 @@ pub(crate) async fn patch_me(req: Request) -> ApiResult {
 
 struct ChangePasswordReq {
     current_password: String,
-    new_password: String,
+    new_password: NewPassword,
 }
 
 impl Schema for ChangePasswordReq {
     const FIELDS: &'static [&'static str] = &["current_password", "new_password"];
     fn read(f: &mut Fields<'_>) -> Option<Self> {
         let current = f.string("current_password");
-        let new = f.password("new_password");
+        let new = f.new_password("new_password");
         Some(Self {
             current_password: current?,
             new_password: new?,
@@ -259,7 +260,7 @@ pub(crate) async fn change_password(req: Request) -> ApiResult {
 }
 
 struct ChangeEmailReq {
-    new_email: String,
+    new_email: EmailAddress,
     current_password: String,
 }
 
@@ -342,7 +343,7 @@ pub(crate) async fn forgot_password(req: Request) -> ApiResult {
     } = req;
     let req: EmailReq = validate(body)?;
     rl.check()?;
-    rs.forgot_password(req.email);
+    rs.forgot_password(req.email)?;
     Ok(reply_json(
         StatusCode::ACCEPTED,
         &MessageResponse {
@@ -353,14 +354,14 @@ pub(crate) async fn forgot_password(req: Request) -> ApiResult {
 
 struct ResetPasswordReq {
     token: String,
-    new_password: String,
+    new_password: NewPassword,
 }
 
 impl Schema for ResetPasswordReq {
     const FIELDS: &'static [&'static str] = &["token", "new_password"];
     fn read(f: &mut Fields<'_>) -> Option<Self> {
         let token = f.string("token");
-        let new = f.password("new_password");
+        let new = f.new_password("new_password");
         Some(Self {
             token: token?,
             new_password: new?,
