@@ -71,7 +71,7 @@ impl DbKind {
     }
 
     /// Length of the ids this backend generates: 32 lowercase hex (UUID4 without dashes) on
-    /// the SQL backends, 24 lowercase hex (an `ObjectId`) on MongoDB (`spec/domain.md` §1).
+    /// the SQL backends, 24 lowercase hex (an `ObjectId`) on MongoDB (regstack 0.9.3's data model).
     pub fn id_len(self) -> usize {
         match self {
             DbKind::Sqlite | DbKind::Postgres => 32,

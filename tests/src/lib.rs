@@ -38,7 +38,7 @@ pub const PASSWORD: &str = "correct horse battery";
 /// A JWT secret of more than 32 characters.
 pub const JWT_SECRET: &str = "e2e-test-jwt-secret-0123456789-abcdefghijklmnop";
 
-/// The twelve keys of `UserPublic`, in spec order (`spec/http-api.md` §1.10).
+/// The twelve keys of `UserPublic`, in spec order (regstack 0.9.3's HTTP API).
 pub const USER_PUBLIC_KEYS: [&str; 12] = [
     "id",
     "email",

@@ -1,4 +1,4 @@
-//! Change password, change email (+ confirm), delete account: `spec/http-api.md` §2.9–§2.12.
+//! Change password, change email (+ confirm), delete account: regstack 0.9.3's HTTP API
 
 use std::sync::{Arc, Mutex};
 

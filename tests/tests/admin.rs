@@ -1,4 +1,4 @@
-//! The admin router: `spec/http-api.md` §2.18, deviation #6.
+//! The admin router: regstack 0.9.3's HTTP API, deviation #6.
 
 use chrono::Duration;
 use regstack_e2e::{PASSWORD, Resp, TestApp, assert_user_public};

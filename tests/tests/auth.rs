@@ -1,4 +1,4 @@
-//! Bearer authentication on `GET /me`, and `POST /logout` (`spec/http-api.md` §1.8, §2.6,
+//! Bearer authentication on `GET /me`, and `POST /logout` (regstack 0.9.3's HTTP API,
 //! §2.7).
 
 use std::sync::Arc;
@@ -146,8 +146,8 @@ async fn deleted_or_disabled_user() {
 
 #[tokio::test]
 async fn bulk_revocation_cutoff() {
-    // MongoDB keeps the cutoff to the millisecond, truncated (spec/domain.md §3.4): the
-    // boundary checks start on an instant every backend keeps exactly.
+    // MongoDB keeps datetimes to the millisecond (a cutoff rounded up): the boundary checks
+    // start on an instant every backend keeps exactly.
     let start = DbKind::from_env().stored(t0());
     let app = TestApp::start_with_clock(Arc::new(FrozenClock::new(start)), |_| {}).await;
     let old = app.signup_and_login(EMAIL, PASSWORD).await;

@@ -1,5 +1,5 @@
 //! Bad input on `POST /register` and `POST /login`: every case is a 4xx with the FastAPI
-//! envelope (`spec/http-api.md` §1.4–§1.7) and writes nothing.
+//! envelope (regstack 0.9.3's HTTP API) and writes nothing.
 
 use regstack_e2e::{PASSWORD, Resp, TestApp};
 use serde_json::{Value, json};

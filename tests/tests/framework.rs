@@ -1,4 +1,4 @@
-//! The framework-level answers of 0.9.3 (`spec/http-api.md` §1.3) and `GET /healthz`.
+//! The framework-level answers of 0.9.3 (regstack 0.9.3's HTTP API) and `GET /healthz`.
 
 use regstack_e2e::TestApp;
 

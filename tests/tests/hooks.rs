@@ -1,4 +1,4 @@
-//! Hook events fired by the flows, with their arguments (`spec/messaging.md` §5), and lockout
+//! Hook events fired by the flows, with their arguments (regstack 0.9.3's mail and SMS texts), and lockout
 //! checked before any password verification.
 
 use std::sync::{Arc, Mutex};

@@ -1,4 +1,4 @@
-//! `POST /login` and `POST /login/mfa-confirm` (`spec/http-api.md` §2.4, §2.5, deviations #1,
+//! `POST /login` and `POST /login/mfa-confirm` (regstack 0.9.3's HTTP API, deviations #1,
 //! #4, #12).
 
 use chrono::Duration;

@@ -1,4 +1,4 @@
-//! Forgot / reset password: `spec/http-api.md` §2.13–§2.14, deviations #1 and #5.
+//! Forgot / reset password: regstack 0.9.3's HTTP API, deviations #1 and #5.
 
 use chrono::Duration;
 use regstack_e2e::{PASSWORD, TestApp};

@@ -1,4 +1,4 @@
-//! `PATCH /me` (`spec/http-api.md` §2.8, deviations #10 and #11) and the order of body
+//! `PATCH /me` (regstack 0.9.3's HTTP API, deviations #10 and #11) and the order of body
 //! parsing, authentication and validation (§1.5).
 
 use chrono::Duration;

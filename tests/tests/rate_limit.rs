@@ -1,4 +1,4 @@
-//! Per-route IP rate limits (`spec/http-api.md` §1.9).
+//! Per-route IP rate limits (regstack 0.9.3's HTTP API).
 
 use regstack::config::IpNetwork;
 use regstack_e2e::{PASSWORD, TestApp, test_config};

@@ -1,4 +1,4 @@
-//! `POST /register` (`spec/http-api.md` §2.1).
+//! `POST /register` (regstack 0.9.3's HTTP API).
 
 use chrono::Duration;
 use regstack_core::EmailKind;

@@ -1,4 +1,4 @@
-//! `POST /verify` and `POST /resend-verification` (`spec/http-api.md` §2.2, §2.3).
+//! `POST /verify` and `POST /resend-verification` (regstack 0.9.3's HTTP API).
 
 use std::time::Duration;
 

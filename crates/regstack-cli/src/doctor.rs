@@ -1,4 +1,4 @@
-//! `regstack doctor`: read-only checks of a configuration (`spec/ui-and-cli.md` B.4).
+//! `regstack doctor`: read-only checks of a configuration (regstack 0.9.3's CLI and pages B.4).
 //!
 //! Each check prints `✔ name: detail` (pass), `✘ name: detail` (fail) or `⚠ name: detail`
 //! (advisory) on stdout; the footer goes to stderr. The exit status is the number of failed

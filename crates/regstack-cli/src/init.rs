@@ -1,5 +1,5 @@
 //! `regstack init`: ask a few questions, write `regstack.toml` and `regstack.secrets.env`
-//! (`spec/ui-and-cli.md` B.1). It never provisions anything.
+//! (regstack 0.9.3's CLI and pages B.1). It never provisions anything.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! `regstack`: set up, check and run an embedded-style regstack configuration.
 //!
-//! Sub-commands (`spec/ui-and-cli.md` Part B, `docs/cli.md`): `init` (write `regstack.toml` and
+//! Sub-commands (regstack 0.9.3's CLI and pages Part B, `docs/cli.md`): `init` (write `regstack.toml` and
 //! `regstack.secrets.env`), `create-admin`, `promote`, `doctor`, `migrate` and `serve`.
 //!
 //! Where this binary knowingly differs from regstack 0.9.3's `regstack` command:

@@ -1,5 +1,5 @@
 //! Account flows for a signed-in user (password and email changes, deletion) and the password
-//! reset flow (`spec/http-api.md` §2.9–§2.14).
+//! reset flow (regstack 0.9.3's HTTP API).
 
 use crate::RegStack;
 use crate::domain::{User, UserGuard, UserPatch};

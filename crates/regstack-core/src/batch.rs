@@ -130,9 +130,8 @@ impl<K: Send + 'static, V: Send + 'static> Inner<K, V> {
         loop {
             // Let the tasks already runnable on this worker (requests that have just arrived)
             // run first, so they join this batch instead of waiting a whole round trip for the
-            // next one. Alone on its worker the task resumes at once. Measured on PostgreSQL
-            // at 16 concurrent requests: +20 % look-ups per second, a third less server CPU
-            // per look-up (`docs/benchmarks.md`).
+            // next one. Alone on its worker the task resumes at once. The figures are in
+            // `docs/benchmarks.md`.
             tokio::task::yield_now().await;
             let batch: Vec<Waiting<K, V>> = {
                 let mut state = this.lock();

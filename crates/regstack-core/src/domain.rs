@@ -1,4 +1,4 @@
-//! The persisted entities of regstack (`spec/domain.md` §2).
+//! The persisted entities of regstack (regstack 0.9.3's data model).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

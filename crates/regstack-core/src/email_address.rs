@@ -1,6 +1,6 @@
 //! Email syntax validation and normalisation, following the rules of the Python
 //! `email-validator` package as regstack 0.9.3 uses it (deliverability checks off;
-//! `spec/http-api.md` §1.7).
+//! regstack 0.9.3's HTTP API).
 
 use unicode_normalization::UnicodeNormalization as _;
 

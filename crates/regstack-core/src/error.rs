@@ -8,7 +8,7 @@ use crate::store::StoreError;
 /// Result alias of the flows.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Why bearer authentication failed (`spec/http-api.md` §1.8, in check order).
+/// Why bearer authentication failed (regstack 0.9.3's HTTP API, in check order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AuthFailure {
     /// No usable `Authorization: Bearer` header.
@@ -28,7 +28,7 @@ pub enum AuthFailure {
     Invalidated,
 }
 
-/// Why an SMS code was not accepted (`spec/domain.md` §5).
+/// Why an SMS code was not accepted (regstack 0.9.3's data model).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum MfaFailure {
     #[error("no pending code")]

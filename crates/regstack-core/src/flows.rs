@@ -536,42 +536,68 @@ impl RegStack {
         Ok(code)
     }
 
-    /// Check an SMS code (`spec/domain.md` §5); a correct code is consumed exactly once.
+    /// Check an SMS code; a correct code is consumed exactly once. A refused code is an
+    /// [`Error::MfaCode`] and an `mfa_failed` security event.
     pub async fn verify_mfa_code(
         &self,
         user_id: &str,
         kind: MfaKind,
         raw_code: &str,
-    ) -> Result<std::result::Result<(), MfaFailure>> {
+    ) -> Result<()> {
+        match self.check_mfa_code(user_id, kind, raw_code).await? {
+            None => Ok(()),
+            Some(failure) => {
+                self.security_event(Event::MfaFailed {
+                    user_id: user_id.to_owned(),
+                    reason: match failure {
+                        MfaFailure::Missing => "missing",
+                        MfaFailure::Locked => "locked",
+                        MfaFailure::Expired => "expired",
+                        MfaFailure::Wrong { .. } => "wrong",
+                    },
+                })
+                .await;
+                Err(Error::MfaCode(failure))
+            }
+        }
+    }
+
+    /// Why the code is refused, or `None` once it was consumed.
+    async fn check_mfa_code(
+        &self,
+        user_id: &str,
+        kind: MfaKind,
+        raw_code: &str,
+    ) -> Result<Option<MfaFailure>> {
         let codes = &self.stores().mfa_codes;
         let Some(row) = codes.get(user_id, kind).await? else {
-            return Ok(Err(MfaFailure::Missing));
+            return Ok(Some(MfaFailure::Missing));
         };
         if row.attempts >= row.max_attempts {
             codes.delete(user_id, kind).await?;
-            return Ok(Err(MfaFailure::Locked));
+            return Ok(Some(MfaFailure::Locked));
         }
         if row.expires_at <= self.now() {
             codes.delete(user_id, kind).await?;
-            return Ok(Err(MfaFailure::Expired));
+            return Ok(Some(MfaFailure::Expired));
         }
         if !token::constant_time_eq(&token::sha256_hex(raw_code), &row.code_hash) {
             let Some(attempts) = codes.increment_attempts(user_id, kind).await? else {
-                return Ok(Err(MfaFailure::Missing));
+                return Ok(Some(MfaFailure::Missing));
             };
             let remaining = (row.max_attempts - attempts).max(0);
             if remaining == 0 {
                 codes.delete(user_id, kind).await?;
-                return Ok(Err(MfaFailure::Locked));
+                return Ok(Some(MfaFailure::Locked));
             }
-            return Ok(Err(MfaFailure::Wrong {
+            return Ok(Some(MfaFailure::Wrong {
                 attempts_remaining: remaining,
             }));
         }
         if codes.delete(user_id, kind).await? {
-            Ok(Ok(()))
+            Ok(None)
         } else {
-            Ok(Err(MfaFailure::Missing))
+            Ok(Some(MfaFailure::Missing))
         }
     }
 
@@ -581,22 +607,8 @@ impl RegStack {
             .jwt()
             .decode(pending_token, Purpose::LoginMfa)
             .map_err(|_| Error::InvalidMfaSession)?;
-        if let Err(failure) = self
-            .verify_mfa_code(&claims.sub, MfaKind::LoginMfa, code)
-            .await?
-        {
-            self.security_event(Event::MfaFailed {
-                user_id: claims.sub.clone(),
-                reason: match failure {
-                    MfaFailure::Missing => "missing",
-                    MfaFailure::Locked => "locked",
-                    MfaFailure::Expired => "expired",
-                    MfaFailure::Wrong { .. } => "wrong",
-                },
-            })
-            .await;
-            return Err(Error::MfaCode(failure));
-        }
+        self.verify_mfa_code(&claims.sub, MfaKind::LoginMfa, code)
+            .await?;
         let user = match self.stores().users.get_by_id(&claims.sub).await? {
             Some(u) if u.is_active => u,
             _ => return Err(Error::TokenAccountMismatch),
@@ -657,7 +669,7 @@ impl RegStack {
         })
     }
 
-    /// Bearer authentication (`spec/http-api.md` §1.8): decode, revocation, user, cutoff.
+    /// Bearer authentication (regstack 0.9.3's HTTP API): decode, revocation, user, cutoff.
     pub async fn authenticate(&self, bearer_token: &str) -> Result<Authenticated> {
         let claims = self
             .jwt()

@@ -1,4 +1,4 @@
-//! The event bus (`spec/messaging.md` §5): handlers per event name, sync handlers inline in
+//! The event bus (regstack 0.9.3's mail and SMS texts): handlers per event name, sync handlers inline in
 //! registration order, async handlers concurrently; a failing or panicking handler is logged and
 //! never changes the outcome of a flow.
 
@@ -15,7 +15,7 @@ use crate::domain::User;
 /// Error type a handler may return.
 pub type HookError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// An event fired by a flow, with the arguments of `spec/messaging.md` §5.2.
+/// An event fired by a flow, with the arguments of regstack 0.9.3's mail and SMS texts
 #[non_exhaustive]
 #[derive(Clone)]
 pub enum Event {

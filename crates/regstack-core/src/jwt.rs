@@ -1,5 +1,5 @@
 //! regstack's JWTs: HMAC-signed with a key derived per purpose from the master secret
-//! (`spec/domain.md` §3), wire-compatible with regstack 0.9.3.
+//! (regstack 0.9.3's data model), wire-compatible with regstack 0.9.3.
 
 use std::fmt;
 use std::sync::Arc;

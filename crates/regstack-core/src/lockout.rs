@@ -1,4 +1,4 @@
-//! Per-account login lockout (`spec/domain.md` §6), counted in the store so that every server
+//! Per-account login lockout (regstack 0.9.3's data model), counted in the store so that every server
 //! process sharing a database shares the counts.
 
 use std::sync::Arc;

@@ -1,5 +1,5 @@
 //! Email: the message type, the transport trait ([`Mailer`]), the composer trait
-//! ([`MailComposer`]), the bundled wording of `spec/messaging.md` §1 ([`Wording`]) and an
+//! ([`MailComposer`]), the bundled wording of regstack 0.9.3's mail and SMS texts ([`Wording`]) and an
 //! engine-free composer ([`DefaultComposer`]). Transports and the askama templates live in
 //! `regstack-mail`.
 
@@ -149,7 +149,7 @@ pub trait MailComposer: fmt::Debug + Send + Sync + 'static {
     fn render(&self, ctx: &MailContext<'_>) -> Rendered;
 }
 
-/// The bundled sentences of one link email (`spec/messaging.md` §1.2).
+/// The bundled sentences of one link email (regstack 0.9.3's mail and SMS texts).
 ///
 /// This is the single source of the wording: core's [`DefaultComposer`] and the askama
 /// templates of `regstack-mail` render these same strings, each in the same layout, so the two
@@ -157,7 +157,7 @@ pub trait MailComposer: fmt::Debug + Send + Sync + 'static {
 /// (hours for verification, minutes otherwise).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Wording {
-    /// The subject (exact, `spec/messaging.md` §1).
+    /// The subject (exact, regstack 0.9.3's mail and SMS texts).
     pub subject: &'static str,
     /// What follows `{app_name} — ` in the HTML `<title>`.
     pub title: &'static str,
@@ -353,7 +353,7 @@ impl MailComposer for DefaultComposer {
 
 /// Compose a message of `kind` for `to` with the composer and the config's sender.
 ///
-/// The subject is trimmed to one line as `spec/messaging.md` §1.3 asks; a subject that still
+/// The subject is trimmed to one line as regstack 0.9.3's mail and SMS texts asks; a subject that still
 /// holds a line break (a host renderer's mistake) is refused by every transport
 /// ([`EmailMessage::check_headers`]), never sent.
 pub fn compose(

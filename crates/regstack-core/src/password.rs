@@ -45,10 +45,8 @@ pub fn default_permits() -> usize {
 
 /// The default number of hashing threads on `cores` cores: `cores - 1`, at least 1. One core
 /// is left to everything else: a lower priority does not keep hashing from delaying it when
-/// every core hashes. Measured on 2 cores under a saturating login flood (`docs/benchmarks.md`):
-/// with one hashing thread `GET /me` p99 stayed below 1 ms, with two (at nice 10, nice 19 or
-/// `SCHED_IDLE` alike) it was 3.6–5.8 ms, because Linux's scheduler still let a hashing
-/// thread finish its time slice before a request woken on its core.
+/// every core hashes, because Linux's scheduler still lets a hashing thread finish its time
+/// slice before a request woken on its core (the measurements are in `docs/benchmarks.md`).
 pub fn default_permits_for(cores: usize) -> usize {
     cores.saturating_sub(1).max(1)
 }

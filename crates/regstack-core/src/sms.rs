@@ -1,5 +1,5 @@
 //! SMS: the message type, the transport trait ([`SmsSender`]) and the bundled texts of
-//! `spec/messaging.md` §3.1. Transports live in `regstack-sms`.
+//! regstack 0.9.3's mail and SMS texts Transports live in `regstack-sms`.
 
 use std::fmt;
 

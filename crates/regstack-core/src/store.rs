@@ -410,7 +410,7 @@ impl Stores {
         })
     }
 
-    /// Delete expired rows everywhere (`spec/domain.md` §10.4).
+    /// Delete expired rows everywhere (regstack 0.9.3's data model).
     pub async fn purge_expired(
         &self,
         now: DateTime<Utc>,

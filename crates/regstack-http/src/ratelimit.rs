@@ -1,6 +1,6 @@
-//! The optional per-route, per-client-IP rate limits of `spec/http-api.md` §1.9.
+//! The optional per-route, per-client-IP rate limits of regstack 0.9.3's HTTP API
 //!
-//! Each `*_rate_limit` setting (`spec/config.md` §2.8) holds a limit string in the syntax of
+//! Each `*_rate_limit` setting (regstack 0.9.3's configuration) holds a limit string in the syntax of
 //! the Python `limits` library (`"5/minute"`, `"100 per hour"`, `"5/2 seconds"`,
 //! `"5/minute;20/hour"`). [`RouteLimits::from_config`] parses all of them once, at start-up;
 //! a string that cannot be parsed or enforced is a [`RateLimitConfigError`], so a host never

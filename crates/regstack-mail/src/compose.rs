@@ -277,7 +277,7 @@ struct ProbeHtml<'a> {
 }
 
 /// Render a template; askama drops the final newline of a template file, and every part ends
-/// with one (`spec/messaging.md` §1.3), so it is put back here.
+/// with one (regstack 0.9.3's mail and SMS texts), so it is put back here.
 fn part(t: &impl Template) -> askama::Result<String> {
     let mut out = t.render()?;
     out.push('\n');

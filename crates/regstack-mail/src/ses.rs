@@ -17,7 +17,7 @@ use tokio::sync::OnceCell;
 /// How long one `SendEmail` call (all SDK retries included) may take.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Sends through Amazon SES (`spec/messaging.md` §2.3) with the SESv2 `SendEmail` operation:
+/// Sends through Amazon SES (regstack 0.9.3's mail and SMS texts) with the SESv2 `SendEmail` operation:
 /// the display-name sender as `FromEmailAddress`, one `ToAddresses` entry, and a simple message
 /// whose subject, text and HTML all carry charset `UTF-8`.
 ///

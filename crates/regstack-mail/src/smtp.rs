@@ -14,7 +14,7 @@ use regstack_core::{EmailMessage, Mailer};
 
 use crate::error::{Error, Result};
 
-/// Sends each message over its own SMTP connection (`spec/messaging.md` §2.2): connect to
+/// Sends each message over its own SMTP connection (regstack 0.9.3's mail and SMS texts): connect to
 /// `smtp_host:smtp_port`, protect it as `smtp_tls` says (STARTTLS required, implicit TLS, or
 /// plaintext), authenticate when a user name and password are set, and send one
 /// `multipart/alternative` message (text, then HTML). Certificates are checked against the

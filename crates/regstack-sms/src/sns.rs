@@ -1,4 +1,4 @@
-//! Amazon SNS `Publish` to a phone number (`spec/messaging.md` §3.2).
+//! Amazon SNS `Publish` to a phone number (regstack 0.9.3's mail and SMS texts).
 
 use std::fmt;
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! The Twilio Messages API over HTTPS (`spec/messaging.md` §3.2).
+//! The Twilio Messages API over HTTPS (regstack 0.9.3's mail and SMS texts).
 
 use std::fmt;
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! The null transport's log line: the scraping contract of `spec/messaging.md` §3.3.
+//! The null transport's log line: the scraping contract of regstack 0.9.3's mail and SMS texts
 
 mod common;
 

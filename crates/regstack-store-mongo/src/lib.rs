@@ -28,7 +28,7 @@ pub use crate::schema::{LOG_TARGET, SCHEMA_REVISION, oauth_state_validator};
 /// `login_lockout_window_seconds` (900 s).
 pub const DEFAULT_LOGIN_ATTEMPT_TTL: Duration = Duration::from_secs(900);
 
-/// The names of the seven collections (`spec/config.md` §2.2); the defaults are regstack's.
+/// The names of the seven collections (regstack 0.9.3's configuration); the defaults are regstack's.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CollectionNames {
@@ -244,7 +244,7 @@ impl Backend for MongoBackend {
         }
     }
 
-    /// Create every index of `spec/domain.md` §11 under its canonical name (dropping a legacy
+    /// Create every index of regstack 0.9.3's data model under its canonical name (dropping a legacy
     /// unique `{email: 1}` index of another name first, with a warning), and the
     /// `oauth_states` validator. Idempotent; a changed login-attempt TTL is applied with
     /// `collMod`.

@@ -1,4 +1,4 @@
-//! The seven repositories on MongoDB (`spec/domain.md` §11).
+//! The seven repositories on MongoDB (regstack 0.9.3's data model).
 //!
 //! Every atomic operation of the contract is a single server-side operation:
 //! `findOneAndDelete` for consuming a pending registration or an OAuth state, an insert guarded

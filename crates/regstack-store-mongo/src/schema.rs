@@ -1,4 +1,4 @@
-//! `install_schema` on MongoDB: the indexes of `spec/domain.md` §11 and the `oauth_states`
+//! `install_schema` on MongoDB: the indexes of regstack 0.9.3's data model and the `oauth_states`
 //! validator. There are no revisions: the "schema" is the set of indexes.
 
 use std::time::Duration;

@@ -57,7 +57,7 @@ pub enum BackendKind {
     Mongo,
 }
 
-/// Which backend a `database_url` selects (`spec/domain.md` §1), case-insensitively.
+/// Which backend a `database_url` selects (regstack 0.9.3's data model), case-insensitively.
 pub fn backend_kind(url: &str) -> Result<BackendKind, Error> {
     let lower = url.to_ascii_lowercase();
     let scheme = lower.split("://").next().unwrap_or_default();

@@ -1,5 +1,5 @@
 //! `database_url` picks the backend by its scheme exactly as regstack 0.9.3 does
-//! (`spec/domain.md` §1), and a URL that cannot be served is a start-up error: an unknown
+//! (regstack 0.9.3's data model), and a URL that cannot be served is a start-up error: an unknown
 //! scheme names itself, a backend compiled out names the feature to enable.
 //!
 //! Connecting to real PostgreSQL and MongoDB servers through `regstack::connect` is tested in

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// A value of the wrong type, outside its range, not one of its literals,
-    /// or breaking a pairing rule (`spec/config.md` §2–§5).
+    /// or breaking a pairing rule (regstack 0.9.3's configuration).
     #[error("invalid value for `{field}` ({env}): {reason}")]
     Invalid {
         /// Field path, e.g. `jwt_ttl_seconds` or `email.backend`.
@@ -34,7 +34,7 @@ pub enum ConfigError {
         source: serde_json::Error,
     },
     /// The configuration loads but the service must refuse to start with it
-    /// (`spec/config.md` §6).
+    /// (regstack 0.9.3's configuration).
     #[error("cannot start with `{field}` ({env}): {reason}")]
     Startup {
         /// Field path.

@@ -1,4 +1,4 @@
-//! Reading the sources (`spec/config.md` §1) into one value tree, and the tree into a
+//! Reading the sources (regstack 0.9.3's configuration) into one value tree, and the tree into a
 //! [`RegStackConfig`].
 //!
 //! Every source is first reduced to environment-style keys (lower-cased, `regstack_…`, nested
@@ -247,7 +247,7 @@ fn parse_toml(text: &str, path: Option<&Path>) -> Result<toml::Table, ConfigErro
     })
 }
 
-/// Flattens a TOML table into environment-style keys (`spec/config.md` §1.2): `k` →
+/// Flattens a TOML table into environment-style keys (regstack 0.9.3's configuration): `k` →
 /// `regstack_k`, `[t] k` → `regstack_t__k`; booleans `true`/`false`, numbers their decimal
 /// text, strings unchanged, arrays kept as arrays of such text.
 fn flatten_toml(table: &toml::Table, prefix: &str, out: &mut Overlay) {
@@ -277,7 +277,7 @@ fn flatten_toml(table: &toml::Table, prefix: &str, out: &mut Overlay) {
     }
 }
 
-/// Parses the secrets file (`spec/config.md` §1.4): one `KEY=value` per line; line, key and
+/// Parses the secrets file (regstack 0.9.3's configuration): one `KEY=value` per line; line, key and
 /// value stripped; blank, `#` and `=`-less lines skipped; split at the first `=`; one pair of
 /// matching surrounding quotes removed. A leading byte-order mark is ignored.
 pub(super) fn parse_secrets(text: &str) -> Vec<(String, String)> {

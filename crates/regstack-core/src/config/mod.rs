@@ -1,4 +1,4 @@
-//! Configuration: every setting of `spec/config.md`, its defaults, validation
+//! Configuration: every setting of regstack 0.9.3's configuration, its defaults, validation
 //! and the derived values other modules use (prefixes, email links, route
 //! rate limits).
 //!
@@ -188,7 +188,7 @@ macro_rules! settings {
 }
 
 settings! {
-    /// `[email]` (`spec/config.md` §3, env `REGSTACK_EMAIL__*`).
+    /// `[email]` (regstack 0.9.3's configuration, env `REGSTACK_EMAIL__*`).
     pub struct EmailConfig {
         /// `console` (default), `smtp` or `ses`.
         pub backend: EmailBackend = EmailBackend::Console,
@@ -244,7 +244,7 @@ settings! {
 }
 
 settings! {
-    /// `[sms]` (`spec/config.md` §4, env `REGSTACK_SMS__*`).
+    /// `[sms]` (regstack 0.9.3's configuration, env `REGSTACK_SMS__*`).
     pub struct SmsConfig {
         /// `null` (default), `sns` or `twilio`.
         pub backend: SmsBackend = SmsBackend::Null,
@@ -271,7 +271,7 @@ settings! {
 }
 
 settings! {
-    /// `[oauth]` (`spec/config.md` §5, env `REGSTACK_OAUTH__*`).
+    /// `[oauth]` (regstack 0.9.3's configuration, env `REGSTACK_OAUTH__*`).
     pub struct OAuthConfig {
         /// Google client id; Google is registered only if id and secret are non-empty.
         pub google_client_id: Option<String> = None => "lax::opt_string",
@@ -292,7 +292,7 @@ settings! {
 }
 
 settings! {
-    /// Every setting of `spec/config.md` §2–§5, plus a few Rust-only additions
+    /// Every setting of regstack 0.9.3's configuration, plus a few Rust-only additions
     /// (marked as such).
     ///
     /// Build one with [`RegStackConfig::load`] / [`RegStackConfig::load_with`],
@@ -485,7 +485,7 @@ settings! {
 macro_rules! rate_limit_routes {
     ($($path:literal => $field:ident,)*) => {
         /// Router-relative path and field name of every per-route IP rate limit
-        /// (`spec/http-api.md` §1.9), in spec order.
+        /// (regstack 0.9.3's HTTP API), in spec order.
         pub const RATE_LIMIT_ROUTES: [(&str, &str); [$($path),*].len()] =
             [$(($path, stringify!($field))),*];
 
@@ -584,7 +584,7 @@ impl RegStackConfig {
         Err(ConfigError::invalid(field, reason))
     }
 
-    /// The startup checks of `spec/config.md` §6 that belong to the
+    /// The startup checks of regstack 0.9.3's configuration that belong to the
     /// configuration: everything [`validate`](Self::validate) checks, then a
     /// `jwt_secret` of at least [`MIN_JWT_SECRET_CHARS`] characters, a
     /// non-empty `email.smtp_host` for the `smtp` backend, a non-empty
@@ -669,7 +669,7 @@ impl RegStackConfig {
     }
 
     /// The path prefix of the email links when no template is set
-    /// (`spec/config.md` §2.10 step 3).
+    /// (regstack 0.9.3's configuration step 3).
     pub fn email_link_prefix(&self) -> &str {
         match &self.email_link_prefix {
             Some(prefix) => prefix.trim_end_matches('/'),

@@ -818,7 +818,7 @@ macro_rules! setting {
 
 const BOOL: &str = "expected a boolean (true/false, 1/0, yes/no, on/off, t/f, y/n), got \"2\"";
 
-/// Every setting of `spec/config.md` and the Rust additions.
+/// Every setting of regstack 0.9.3's configuration and the Rust additions.
 fn every_setting() -> Vec<Setting> {
     let mut all = vec![
         setting!("app_name": "RegStack", ["MyApp" => "MyApp", "" => "", "null" => "null"], []),
