@@ -42,7 +42,9 @@ pub enum MfaFailure {
 }
 
 /// Every way a flow can end other than success.
-#[non_exhaustive]
+///
+/// Deliberately not `#[non_exhaustive]`: `regstack-http` maps it with one exhaustive `match`, so
+/// a new outcome without an answer does not compile.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     // register / verify

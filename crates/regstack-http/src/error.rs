@@ -174,8 +174,10 @@ fn core_response(e: Error) -> Reply {
         Error::AlreadyVerifiedUser => detail(S::BAD_REQUEST, "User is already verified."),
         Error::Auth(f) => auth_response(f),
         Error::NotSuperuser => detail(S::FORBIDDEN, "Administrator privileges required."),
-        other => {
-            tracing::error!(target: "regstack.http", error = %other, source = ?std::error::Error::source(&other), "request failed");
+        // Exhaustive on purpose (no `_` arm): a new core outcome must be given an answer here.
+        Error::PendingNotFound => detail(S::NOT_FOUND, "No pending registration."),
+        Error::Hash(_) | Error::Store(_) | Error::Mail(_) | Error::Sms(_) => {
+            tracing::error!(target: "regstack.http", error = %e, source = ?std::error::Error::source(&e), "request failed");
             internal_error()
         }
     }
@@ -195,5 +197,87 @@ impl ApiError {
             }
             ApiError::RateLimited(r) => r.into_reply(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_and_detail(e: Error) -> (u16, serde_json::Value) {
+        let reply = ApiError::Core(e).into_reply();
+        let body = serde_json::from_slice(reply.body()).unwrap_or(serde_json::Value::Null);
+        (reply.status().as_u16(), body["detail"].clone())
+    }
+
+    /// Every outcome a client can cause has its own status and `detail` (the `match` is
+    /// exhaustive, so a new variant cannot be forgotten); only infrastructure failures are 500.
+    #[test]
+    fn every_core_outcome_has_its_answer() {
+        use regstack_core::{AuthFailure as A, MfaFailure as M};
+        let cases: Vec<(Error, u16)> = vec![
+            (Error::RegistrationDisabled, 403),
+            (Error::EmailAlreadyRegistered, 409),
+            (Error::InvalidVerificationToken, 400),
+            (Error::AlreadyVerified, 400),
+            (
+                Error::LockedOut {
+                    retry_after: 7,
+                    window: 900,
+                },
+                429,
+            ),
+            (Error::InvalidCredentials { remaining: Some(2) }, 401),
+            (Error::InvalidCredentials { remaining: None }, 401),
+            (Error::AccountDisabled, 403),
+            (Error::EmailNotVerified, 403),
+            (Error::InvalidMfaSession, 400),
+            (
+                Error::MfaCode(M::Wrong {
+                    attempts_remaining: 3,
+                }),
+                400,
+            ),
+            (Error::MfaCode(M::Locked), 400),
+            (Error::TokenAccountMismatch, 400),
+            (Error::InvalidFullName("x"), 422),
+            (Error::NoPasswordSet, 400),
+            (Error::CurrentPasswordIncorrect, 400),
+            (Error::SamePassword, 400),
+            (Error::SameEmail, 400),
+            (Error::InvalidEmailChangeToken, 400),
+            (Error::EmailInUse, 409),
+            (Error::AccountDeletionDisabled, 404),
+            (Error::PasswordResetDisabled, 404),
+            (Error::InvalidResetToken, 400),
+            (Error::ResetAccountMismatch, 400),
+            (Error::AdminDisabled, 404),
+            (Error::UserNotFound, 404),
+            (Error::AlreadyVerifiedUser, 400),
+            (Error::PendingNotFound, 404),
+            (Error::Auth(A::Missing), 401),
+            (Error::Auth(A::Invalidated), 401),
+            (Error::NotSuperuser, 403),
+            (Error::Hash(HashError::Busy { retry_after: 2 }), 503),
+            (Error::Hash(HashError::Join), 500),
+        ];
+        for (e, status) in cases {
+            let name = format!("{e:?}");
+            let (got, detail) = status_and_detail(e);
+            assert_eq!(got, status, "{name}");
+            if status != 500 {
+                assert!(!detail.is_null(), "{name} has a detail");
+            }
+        }
+        let locked = ApiError::Core(Error::LockedOut {
+            retry_after: 7,
+            window: 900,
+        })
+        .into_reply();
+        assert_eq!(locked.headers()[header::RETRY_AFTER], "7");
+        let busy = ApiError::Core(Error::Hash(HashError::Busy { retry_after: 2 })).into_reply();
+        assert_eq!(busy.headers()[header::RETRY_AFTER], "2");
+        let missing = ApiError::Core(Error::Auth(regstack_core::AuthFailure::Missing)).into_reply();
+        assert_eq!(missing.headers()[header::WWW_AUTHENTICATE], "Bearer");
     }
 }
