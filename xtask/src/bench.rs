@@ -30,24 +30,13 @@ fn postgres_reachable() -> bool {
 
 pub fn bench(extra: &[String]) -> Result<(), String> {
     let mut build = cargo();
-    build.args([
-        "build",
-        "--profile",
-        PROFILE,
-        "--package",
-        "regstack-cli",
-        "--package",
-        "regstack-bench",
-        "--no-default-features",
-        "--features",
-        "regstack-cli/postgres",
-    ]);
+    build.args(["build", "--profile", PROFILE, "--package", "regstack-bench"]);
     run("cargo build (bench-server profile)", build)?;
     let bin = target_dir().join(PROFILE);
     let mut cmd = Command::new(bin.join("regstack-bench"));
     cmd.current_dir(root())
         .arg("--server")
-        .arg(bin.join("regstack"));
+        .arg(bin.join("regstack-bench-server"));
     if postgres_reachable() {
         cmd.args(["--postgres", PG_ADMIN_URL]);
     }

@@ -1,6 +1,6 @@
 //! `regstack-bench`: the load test behind `cargo xtask bench` (see `docs/benchmarks.md`).
 //!
-//! It starts the given `regstack` binary (`serve --bench-routes`) on a loopback port over a
+//! It starts the given server binary (`regstack-bench-server --port N`, what `regstack serve` runs plus `GET /bench/noop`) on a loopback port over a
 //! fresh SQLite database, and over a fresh PostgreSQL database when `--postgres` names a
 //! reachable server, seeds users, drives each scenario on a fixed number of keep-alive
 //! connections, measures the raw Argon2id verification rate in-process at the same parameters
@@ -8,7 +8,7 @@
 //! holds, 1 when one fails (each failure is printed), 2 on a usage or set-up error.
 //!
 //! ```text
-//! regstack-bench --server target/release/regstack [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
+//! regstack-bench --server target/bench-server/regstack-bench-server [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
 //!                [--quick] [--only sqlite|postgres] [--filter <scenario name part>] [--permits N]
 //!                [--nice N]
 //! ```

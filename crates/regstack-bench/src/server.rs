@@ -74,7 +74,8 @@ fn log_tail(path: &Path) -> String {
 }
 
 impl Server {
-    /// Start `binary serve --bench-routes` on a free loopback port with a fresh database, and
+    /// Start `binary --port N` (`regstack-bench-server`) on a free loopback port with a fresh
+    /// database, and
     /// wait for its first `200` on `/healthz` (polled every millisecond from the spawn).
     pub async fn start(
         binary: &Path,
@@ -122,8 +123,7 @@ impl Server {
         let log = std::fs::File::create(&log_path).map_err(|e| other(e.to_string()))?;
         let log2 = log.try_clone().map_err(|e| other(e.to_string()))?;
         let mut cmd = clean_command(binary, dir, &env);
-        cmd.args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
-            .arg("--bench-routes")
+        cmd.args(["--port", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2);
@@ -182,7 +182,8 @@ impl Server {
     }
 
     /// Create verified users `bench-user-<i>@example.com` with [`PASSWORD`] through
-    /// `regstack create-admin` (the product's own path, against the same database).
+    /// the server binary's `create-admin` (`RegStack::create_admin`, the path of `regstack
+    /// create-admin`, against the same database).
     pub fn seed(&self, users: usize) -> Result<Vec<String>, String> {
         let emails: Vec<String> = (0..users)
             .map(|i| format!("bench-user-{i}@example.com"))

@@ -128,10 +128,6 @@ enum Command {
         host: String,
         #[arg(long, default_value_t = 8000)]
         port: u16,
-        /// Also mount `GET /bench/noop` (`{"ok":true}`, no database), the trivial route
-        /// `cargo xtask bench` compares against. Hidden: for the benchmark only.
-        #[arg(long, hide = true)]
-        bench_routes: bool,
     },
 }
 
@@ -237,14 +233,9 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let result = match command {
-        Command::Serve {
-            config,
-            host,
-            port,
-            bench_routes,
-        } => {
+        Command::Serve { config, host, port } => {
             serve::init_logging();
-            serve::serve(config, host, port, bench_routes)
+            serve::serve(config, host, port)
                 .await
                 .map(|()| ExitCode::SUCCESS)
         }

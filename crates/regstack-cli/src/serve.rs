@@ -44,12 +44,7 @@ pub(crate) fn init_logging() {
         .init();
 }
 
-pub(crate) async fn serve(
-    config: Option<PathBuf>,
-    host: String,
-    port: u16,
-    bench_routes: bool,
-) -> Result<(), Failure> {
+pub(crate) async fn serve(config: Option<PathBuf>, host: String, port: u16) -> Result<(), Failure> {
     let mut cfg = load_config(config.clone())?;
     if cfg.jwt_secret.expose().is_empty() {
         create_jwt_secret(Path::new(SECRETS_FILE))
@@ -84,49 +79,8 @@ pub(crate) async fn serve(
         "regstack serving on http://{local}{} (healthz: http://{local}/healthz)",
         rs.config().api_prefix()
     );
-    let mut app = regstack::axum::app(rs.clone());
-    if bench_routes {
-        app = app.route("/bench/noop", axum::routing::get(bench_noop));
-    }
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(|e| format!("server error: {e}"))?;
-    tracing::info!(target: "regstack.cli", "shutting down: finishing background work");
-    rs.close().await;
+    regstack::axum::serve(listener, regstack::axum::app(rs.clone()), rs)
+        .await
+        .map_err(|e| format!("server error: {e}"))?;
     Ok(())
-}
-
-/// `GET /bench/noop` of `serve --bench-routes`: a constant JSON answer, touching neither the
-/// database nor regstack, so `cargo xtask bench` can measure the framework's ceiling on this
-/// machine in the same process (`docs/benchmarks.md`).
-async fn bench_noop() -> impl axum::response::IntoResponse {
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        r#"{"ok":true}"#,
-    )
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
 }

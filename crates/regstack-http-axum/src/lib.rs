@@ -44,7 +44,7 @@ fn method_filter(route: &Route) -> MethodFilter {
 }
 
 /// Read the body (at most `limit` bytes) and hand the request to `regstack-http`.
-async fn serve(
+async fn handle(
     api: Api,
     route: &'static Route,
     params: Vec<(String, String)>,
@@ -88,14 +88,14 @@ fn endpoint(route: &'static Route) -> MethodRouter<Api> {
                     .iter()
                     .map(|(k, v)| (k.to_owned(), v.to_owned()))
                     .collect();
-                serve(api, route, params, req).await
+                handle(api, route, params, req).await
             },
         )
     } else {
         on(
             filter,
             move |State(api): State<Api>, req: Request| async move {
-                serve(api, route, Vec::new(), req).await
+                handle(api, route, Vec::new(), req).await
             },
         )
     }
@@ -183,4 +183,45 @@ async fn json_405(State(rs): State<RegStack>, req: Request, next: Next) -> Respo
         }
     }
     resp
+}
+
+/// Serve `app` on `listener` as production wants it: with each connection's address (the
+/// per-IP limits key on it), until ctrl-c or SIGTERM, then let the requests in flight finish and
+/// [`RegStack::close`] `rs` (deferred mail delivered, pools closed; bounded by its timeout).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    rs: RegStack,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    tracing::info!(target: "regstack.http", "shutting down: finishing background work");
+    rs.close().await;
+    Ok(())
+}
+
+/// ctrl-c, or SIGTERM on unix.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
 }
