@@ -74,25 +74,22 @@ pub enum BuildError {
     },
 }
 
+/// Whether a switch is on in a configuration.
+type Switch = fn(&RegStackConfig) -> bool;
+
 /// The switches of 0.9.3 whose parts are not built yet, and what each asks for. A switch
 /// leaves this list when its part lands.
-const NOT_IMPLEMENTED: [(&str, &str); 3] = [
+const NOT_IMPLEMENTED: [(&str, &str, Switch); 3] = [
     (
         "enable_sms_2fa",
         "SMS two-factor enrolment (the /phone routes)",
+        |c| c.enable_sms_2fa,
     ),
-    ("enable_oauth", "OAuth sign-in"),
-    ("enable_ui_router", "the server-rendered pages"),
+    ("enable_oauth", "OAuth sign-in", |c| c.enable_oauth),
+    ("enable_ui_router", "the server-rendered pages", |c| {
+        c.enable_ui_router
+    }),
 ];
-
-fn switch(config: &RegStackConfig, field: &str) -> bool {
-    match field {
-        "enable_sms_2fa" => config.enable_sms_2fa,
-        "enable_oauth" => config.enable_oauth,
-        "enable_ui_router" => config.enable_ui_router,
-        _ => false,
-    }
-}
 
 /// Builds a [`RegStack`]; every collaborator can be replaced by the host.
 #[must_use]
@@ -180,7 +177,7 @@ impl RegStackBuilder {
         let config = self.config;
         config.validate()?;
         config.check_startup()?;
-        if let Some(&(field, what)) = NOT_IMPLEMENTED.iter().find(|(f, _)| switch(&config, f)) {
+        if let Some(&(field, what, _)) = NOT_IMPLEMENTED.iter().find(|(_, _, on)| on(&config)) {
             return Err(BuildError::NotImplemented { field, what });
         }
         let stores = self.stores.ok_or(BuildError::MissingStores)?;

@@ -1,7 +1,7 @@
 //! The admin routes (regstack 0.9.3's admin router): every route requires a superuser.
 
 use http::{HeaderMap, StatusCode};
-use regstack_core::admin::{AdminPatch, AdminView};
+use regstack_core::admin::AdminPatch;
 use regstack_core::{Error, RegStack, User};
 use serde_json::json;
 
@@ -22,24 +22,10 @@ pub async fn superuser(rs: &RegStack, headers: &HeaderMap) -> Result<User, ApiEr
     Ok(auth.user)
 }
 
-/// The authenticated request's admin view (401, 403, or 404 while the admin API is off).
-async fn view(req: &Request) -> Result<regstack_core::flows::Authenticated, ApiError> {
-    let auth = crate::auth::authenticate(&req.rs, &req.headers).await?;
-    req.rs.admin(&auth)?;
-    Ok(auth)
-}
-
-fn admin<'a>(
-    rs: &'a RegStack,
-    auth: &'a regstack_core::flows::Authenticated,
-) -> Result<AdminView<'a>, ApiError> {
-    Ok(rs.admin(auth)?)
-}
-
 pub(crate) async fn stats(req: Request) -> ApiResult {
     let rs = &req.rs;
-    let auth = view(&req).await?;
-    let admin = admin(rs, &auth)?;
+    let auth = crate::auth::authenticate(rs, &req.headers).await?;
+    let admin = rs.admin(&auth)?;
     let s = admin.stats().await?;
     Ok(ok(&json!({
         "total_users": s.total_users,
@@ -52,8 +38,8 @@ pub(crate) async fn stats(req: Request) -> ApiResult {
 
 pub(crate) async fn list_users(req: Request) -> ApiResult {
     let rs = &req.rs;
-    let auth = view(&req).await?;
-    let admin = admin(rs, &auth)?;
+    let auth = crate::auth::authenticate(rs, &req.headers).await?;
+    let admin = rs.admin(&auth)?;
     let mut q = Query::new(req.query.as_deref());
     let skip = q.int("skip", 0, 0, None);
     let limit = q.int("limit", 50, 1, Some(200));
@@ -70,8 +56,8 @@ pub(crate) async fn list_users(req: Request) -> ApiResult {
 
 pub(crate) async fn get_user(req: Request) -> ApiResult {
     let rs = &req.rs;
-    let auth = view(&req).await?;
-    let admin = admin(rs, &auth)?;
+    let auth = crate::auth::authenticate(rs, &req.headers).await?;
+    let admin = rs.admin(&auth)?;
     let user = admin.get_user(req.param("user_id")).await?;
     Ok(ok(&UserPublic::from(&user)))
 }
@@ -94,8 +80,8 @@ impl Schema for AdminPatchReq {
 
 pub(crate) async fn patch_user(req: Request) -> ApiResult {
     let rs = &req.rs;
-    let auth = view(&req).await?;
-    let admin = admin(rs, &auth)?;
+    let auth = crate::auth::authenticate(rs, &req.headers).await?;
+    let admin = rs.admin(&auth)?;
     let id = req.param("user_id").to_owned();
     let AdminPatchReq(patch) = validate(req.body)?;
     let user = admin.update_user(&id, patch).await?;
@@ -104,8 +90,8 @@ pub(crate) async fn patch_user(req: Request) -> ApiResult {
 
 pub(crate) async fn delete_user(req: Request) -> ApiResult {
     let rs = &req.rs;
-    let auth = view(&req).await?;
-    let admin = admin(rs, &auth)?;
+    let auth = crate::auth::authenticate(rs, &req.headers).await?;
+    let admin = rs.admin(&auth)?;
     let user = admin.delete_user(req.param("user_id")).await?;
     Ok(ok(
         &json!({ "message": format!("User {} deleted.", user.email) }),
@@ -114,8 +100,8 @@ pub(crate) async fn delete_user(req: Request) -> ApiResult {
 
 pub(crate) async fn resend_verification(req: Request) -> ApiResult {
     let rs = &req.rs;
-    let auth = view(&req).await?;
-    let admin = admin(rs, &auth)?;
+    let auth = crate::auth::authenticate(rs, &req.headers).await?;
+    let admin = rs.admin(&auth)?;
     match admin.resend_verification(req.param("user_id")).await {
         Ok(user) => Ok(reply_json(
             StatusCode::ACCEPTED,
@@ -131,8 +117,8 @@ pub(crate) async fn resend_verification(req: Request) -> ApiResult {
 
 pub(crate) async fn promote_pending(req: Request) -> ApiResult {
     let rs = &req.rs;
-    let auth = view(&req).await?;
-    let admin = admin(rs, &auth)?;
+    let auth = crate::auth::authenticate(rs, &req.headers).await?;
+    let admin = rs.admin(&auth)?;
     let email = req.param("email");
     match admin.promote_pending(email).await {
         Ok(user) => Ok(reply_json(StatusCode::CREATED, &UserPublic::from(&user))),

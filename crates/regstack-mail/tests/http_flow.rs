@@ -61,24 +61,9 @@ impl App {
             .build()
             .unwrap();
         rs.install_schema().await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let app = regstack_http_axum::app(rs.clone());
-        let server = tokio::spawn(async move {
-            regstack_http_axum::axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .await
-            .unwrap();
-        });
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .unwrap();
+        let (api, client, server) = support::serve_app(&rs).await;
         Self {
-            api: format!("http://{addr}{}", rs.config().api_prefix()),
+            api,
             client,
             rs,
             server,
